@@ -1,0 +1,53 @@
+# Set-up and day-to-day commands. `make install` builds .venv from nothing.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: help install test test-full lint format bench synthetic train-synthetic ablate-encoder ablate-head ablate-levels clean
+
+help:
+	@grep -E '^[a-z-]+:' Makefile | cut -d: -f1
+
+install:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	# The CPU build of torch 2.13.0 may lie on this machine's disk; an open range could pull a
+	# multi-GB CUDA build, so try the pinned one first and fall back to the package's range.
+	$(BIN)/pip install "torch==2.13.0" || $(BIN)/pip install "torch>=2.4"
+	$(BIN)/pip install -e ".[dev]"
+
+test:
+	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
+
+test-full:
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint:
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+
+format:
+	$(BIN)/ruff format src tests scripts
+	$(BIN)/ruff check --fix src tests scripts
+
+bench:
+	$(BIN)/python scripts/benchmark.py
+
+synthetic:
+	$(BIN)/python -m logo_tal.data.synthetic --out data/synthetic
+
+train-synthetic:
+	$(BIN)/python -m logo_tal.train experiment=synthetic
+
+ablate-encoder:
+	$(BIN)/python -m logo_tal.train experiment=synthetic sweep=ablate_encoder
+
+ablate-head:
+	$(BIN)/python -m logo_tal.train experiment=synthetic sweep=ablate_head
+
+ablate-levels:
+	$(BIN)/python -m logo_tal.train experiment=synthetic sweep=ablate_levels
+
+clean:
+	rm -rf logs outputs multirun .pytest_cache .ruff_cache
