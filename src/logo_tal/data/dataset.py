@@ -1,0 +1,232 @@
+"""Datasets: annotated videos (train / eval) and bare feature files (predict)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, get_worker_info
+
+from logo_tal.data.annotations import VideoRecord
+from logo_tal.data.feature_store import FeatureStore, MissingFeaturesError
+from logo_tal.data.transforms import fit_to_sequence, random_truncate, resize_features
+from logo_tal.grid import FeatureGrid
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Sample:
+    """One video, ready for :func:`logo_tal.data.collate.collate`.
+
+    Attributes:
+        feats: (C, T) float32.
+        segments: (N, 2) float32 training targets, grid units of this sample's window.
+        labels: (N,) int64.
+        video_id: id in the annotation file.
+        video_index: position of the video in its split.
+        duration: seconds.
+        grid: the (effective) feature grid of the video.
+        gt_segments: (M, 2) float64 seconds, as annotated.
+        gt_labels: (M,) int64.
+    """
+
+    feats: torch.Tensor
+    segments: torch.Tensor
+    labels: torch.Tensor
+    video_id: str
+    video_index: int
+    duration: float
+    grid: FeatureGrid
+    gt_segments: torch.Tensor
+    gt_labels: torch.Tensor
+
+
+class TALDataset(Dataset):
+    """Videos of one split with their features.
+
+    Training items are randomly cropped (:func:`random_truncate`); evaluation items are whole
+    videos, however long (the collate pads them to the detector's divisor).
+
+    Randomness: each process (main or DataLoader worker) draws from its own
+    ``np.random.Generator``, seeded from ``seed`` in the main process and from the worker's
+    torch seed in a worker. A DataLoader with a seeded ``generator`` gives every epoch new,
+    reproducible worker seeds (the datamodule does this), so crops are deterministic given the
+    seed and the number of workers.
+
+    Args:
+        records: the split's videos (order defines ``video_index``).
+        store: feature store.
+        feat_stride: frames between feature vectors.
+        num_frames: frames per feature clip.
+        max_seq_len: longest training window (steps).
+        training: crop and shuffle-time randomness on/off.
+        trunc_thresh: minimum inside fraction for a cropped target.
+        crop_ratio: ``(lo, hi)`` window length fraction for short videos, or None.
+        widen_crop: ActionFormer's crop (window widened by the grid offset) instead of
+            TriDet's (not widened).
+        resize_to: resize every video to this many steps (ActionFormer ANet: 192), or None.
+        seed: seed of the main-process generator.
+        skip_missing: drop videos without features with a counted warning instead of raising.
+        split: split name, for messages.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        store: FeatureStore,
+        feat_stride: float,
+        num_frames: float,
+        max_seq_len: int,
+        training: bool = False,
+        trunc_thresh: float = 0.5,
+        crop_ratio: Sequence[float] | None = (0.9, 1.0),
+        widen_crop: bool = False,
+        resize_to: int | None = None,
+        seed: int = 0,
+        skip_missing: bool = False,
+        split: str = "",
+    ):
+        missing = [r.video_id for r in records if r.video_id not in store]
+        if missing:
+            if not skip_missing:
+                raise MissingFeaturesError(repr(store), missing, split)
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            log.warning(
+                "split '%s': skipping %d of %d video(s) without features in %r (%s)",
+                split,
+                len(missing),
+                len(records),
+                store,
+                shown,
+            )
+            gone = set(missing)
+            records = [r for r in records if r.video_id not in gone]
+        self.records = list(records)
+        self.store = store
+        self.feat_stride = float(feat_stride)
+        self.num_frames = float(num_frames)
+        self.max_seq_len = int(max_seq_len)
+        self.training = training
+        self.trunc_thresh = trunc_thresh
+        self.crop_ratio = tuple(crop_ratio) if crop_ratio is not None else None
+        self.widen_crop = widen_crop
+        self.resize_to = resize_to
+        self.seed = seed
+        self.split = split
+        self._rng_key = None
+        self._rng_gen: np.random.Generator | None = None
+        self._warned: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def video_ids(self) -> list[str]:
+        return [r.video_id for r in self.records]
+
+    def _rng(self) -> np.random.Generator:
+        info = get_worker_info()
+        key = (os.getpid(), None if info is None else info.seed)
+        if self._rng_gen is None or key != self._rng_key:
+            seed = self.seed if info is None else info.seed
+            self._rng_gen = np.random.default_rng(seed)
+            self._rng_key = key
+        return self._rng_gen
+
+    def grid(self, index: int, length: int | None = None) -> FeatureGrid:
+        """Effective grid of a video (``length`` = its T, needed only in resize mode)."""
+        rec = self.records[index]
+        grid = FeatureGrid(rec.fps, self.feat_stride, self.num_frames)
+        if self.resize_to is None:
+            return grid
+        if length is None:
+            length = self.store.length(rec.video_id)
+        stride = ((length - 1) * grid.feat_stride + grid.num_frames) / self.resize_to
+        return FeatureGrid(rec.fps, stride, stride)
+
+    def __getitem__(self, index: int) -> Sample:
+        rec = self.records[index]
+        feats = self.store.load(rec.video_id)
+        grid = FeatureGrid(rec.fps, self.feat_stride, self.num_frames)
+        if self.resize_to is not None:
+            feats, grid = resize_features(feats, self.resize_to, grid)
+        segs = grid.to_grid(rec.segments).astype(np.float32).reshape(-1, 2)
+        segs, labels, dropped = fit_to_sequence(
+            segs, rec.labels, feats.shape[0], grid.offset, self.trunc_thresh
+        )
+        if dropped and rec.video_id not in self._warned:
+            self._warned.add(rec.video_id)
+            log.warning(
+                "%s: %d training target(s) dropped: outside the %d feature steps of %s "
+                "(features shorter than the annotated duration %.2f s?)",
+                rec.video_id,
+                dropped,
+                feats.shape[0],
+                self.store.describe(rec.video_id),
+                rec.duration,
+            )
+        if self.training:
+            feats, segs, labels, _ = random_truncate(
+                feats,
+                segs,
+                labels,
+                self.max_seq_len,
+                self._rng(),
+                trunc_thresh=self.trunc_thresh,
+                crop_ratio=self.crop_ratio,
+                offset=grid.offset if self.widen_crop else 0.0,
+            )
+        return Sample(
+            feats=torch.from_numpy(np.ascontiguousarray(feats.T)),
+            segments=torch.from_numpy(np.ascontiguousarray(segs, dtype=np.float32)),
+            labels=torch.from_numpy(np.asarray(labels, dtype=np.int64)),
+            video_id=rec.video_id,
+            video_index=index,
+            duration=rec.duration,
+            grid=grid,
+            gt_segments=torch.from_numpy(rec.gt_segments.astype(np.float64)),
+            gt_labels=torch.from_numpy(rec.gt_labels.astype(np.int64)),
+        )
+
+
+def feature_records(
+    store: FeatureStore,
+    video_ids: Sequence[str],
+    fps: float,
+    feat_stride: float,
+    num_frames: float,
+    subset: str = "predict",
+) -> list[VideoRecord]:
+    """Records without ground truth for bare feature files (the predict path).
+
+    The duration is the span the clips cover, ``((T - 1) * feat_stride + num_frames) / fps``.
+
+    Args:
+        store: where the features are.
+        video_ids: which videos.
+        fps, feat_stride, num_frames: the extraction settings (must match training).
+        subset: subset name written into the records.
+    """
+    empty_segs = np.zeros((0, 2), dtype=np.float64)
+    empty_labels = np.zeros((0,), dtype=np.int64)
+    out = []
+    for vid in video_ids:
+        t = store.length(vid)
+        out.append(
+            VideoRecord(
+                video_id=vid,
+                subset=subset,
+                duration=((t - 1) * feat_stride + num_frames) / fps,
+                fps=float(fps),
+                gt_segments=empty_segs,
+                gt_labels=empty_labels,
+                segments=empty_segs,
+                labels=empty_labels,
+            )
+        )
+    return out

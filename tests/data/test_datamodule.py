@@ -1,0 +1,163 @@
+"""Dataset + datamodule end to end on the tiny synthetic set; missing features; predict."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from logo_tal.data.batch import Batch
+from logo_tal.data.datamodule import TALDataModule
+from logo_tal.data.feature_store import MissingFeaturesError
+
+
+def _dm(root, features=None, **kw):
+    args = dict(
+        annotation_file=str(root / "annotations.json"),
+        features=str(features or root / "features"),
+        input_dim=32,
+        feat_stride=4,
+        num_frames=16,
+        max_seq_len=128,
+        num_levels=4,
+        num_classes=3,
+        train_split="training",
+        val_split="testing",
+        test_split="testing",
+        batch_size=2,
+    )
+    args.update(kw)
+    return TALDataModule(**args)
+
+
+def test_end_to_end_batches(tiny_npy):
+    dm = _dm(tiny_npy)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert dm.num_classes == 3 and dm.input_dim == 32
+    assert dm.class_names == ["class_00", "class_01", "class_02"]
+    batch = next(iter(dm.train_dataloader()))
+    assert isinstance(batch, Batch)
+    assert batch.feats.shape == (2, 32, 128) and batch.masks.shape == (2, 128)
+    for segs, labels, t in zip(batch.segments, batch.labels, batch.masks.sum(1), strict=True):
+        assert segs.dtype == torch.float32 and labels.dtype == torch.int64
+        assert len(segs) == len(labels)
+        assert (segs[:, 1] <= t + 1e-4).all() and (labels < 3).all()
+    val_ids = dm.videos("val")
+    seen = []
+    for batch in dm.val_dataloader():
+        assert batch.feats.shape[-1] % 8 == 0 and batch.feats.shape[-1] <= 128
+        seen += [val_ids[i] for i in batch.video_index.tolist()]
+        assert seen[-len(batch) :] == batch.video_ids
+    assert seen == val_ids
+
+
+def test_eval_targets_match_annotations(tiny_npy):
+    dm = _dm(tiny_npy)
+    ds = dm.dataset("test")
+    rec = ds.records[0]
+    sample = ds[0]
+    np.testing.assert_array_equal(sample.gt_segments.numpy(), rec.gt_segments)
+    grid = dm.grid(rec.video_id)
+    np.testing.assert_allclose(
+        grid.to_seconds(sample.segments.numpy().astype(np.float64)), rec.segments, atol=1e-4
+    )
+    # Features hold exactly the steps the grid predicts for the annotated duration.
+    frames = grid.duration_to_frames(rec.duration)
+    assert sample.feats.shape[1] == grid.expected_length(frames)
+
+
+def test_training_crops_are_deterministic(tiny_npy):
+    def crops(seed):
+        dm = _dm(tiny_npy, seed=seed)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        return [
+            (tuple(b.video_ids), tuple(b.masks.sum(1).tolist())) for _ in range(2) for b in loader
+        ]
+
+    first = crops(0)
+    assert first == crops(0)
+    assert first != crops(1)
+    epochs = len(first) // 2
+    assert first[:epochs] != first[epochs:]  # a new epoch draws new crops / order
+
+
+def test_h5_store_with_a_worker(tiny_h5, tiny_npy):
+    dm_h5 = _dm(tiny_h5, features=tiny_h5 / "features.h5", num_workers=1)
+    dm_npy = _dm(tiny_npy)
+    b1 = next(iter(dm_h5.test_dataloader()))  # read in a forked worker
+    b2 = next(iter(dm_npy.test_dataloader()))
+    assert b1.video_ids == b2.video_ids
+    assert torch.equal(b1.feats, b2.feats)
+
+
+def test_missing_features_error_lists_videos(tiny_npy, tmp_path):
+    feats = tmp_path / "features"
+    shutil.copytree(tiny_npy / "features", feats)
+    for vid in ("synth_testing_00006", "synth_testing_00008"):
+        (feats / f"{vid}.npy").unlink()
+    dm = _dm(tiny_npy, features=feats)
+    with pytest.raises(MissingFeaturesError) as err:
+        dm.setup("test")
+    msg = str(err.value)
+    assert "2 video(s)" in msg and "synth_testing_00006" in msg and "synth_testing_00008" in msg
+    assert "skip_missing" in msg
+
+
+def test_skip_missing_warns_with_count(tiny_npy, tmp_path, caplog):
+    feats = tmp_path / "features"
+    shutil.copytree(tiny_npy / "features", feats)
+    (feats / "synth_testing_00006.npy").unlink()
+    dm = _dm(tiny_npy, features=feats, skip_missing=True)
+    with caplog.at_level(logging.WARNING):
+        assert len(dm.videos("test")) == 3
+    assert "skipping 1 of 4" in caplog.text and "synth_testing_00006" in caplog.text
+
+
+def test_config_errors(tiny_npy):
+    with pytest.raises(ValueError, match="not a multiple"):
+        _dm(tiny_npy, max_seq_len=100)
+    with pytest.raises(ValueError, match="num_classes=5"):
+        _ = _dm(tiny_npy, num_classes=5).class_names
+    with pytest.raises(ValueError, match="no videos in subset 'validation'"):
+        _dm(tiny_npy, val_split="validation").setup("validate")
+
+
+def test_predict_path(tiny_npy):
+    dm = _dm(
+        tiny_npy, predict_features=str(tiny_npy / "features"), predict_fps=30.0, eval_batch_size=3
+    )
+    dm.setup("predict")
+    assert len(dm.videos("predict")) == 10
+    batch = next(iter(dm.predict_dataloader()))
+    assert all(len(g) == 0 for g in batch.gt_segments)
+    assert all(len(s) == 0 for s in batch.segments)
+    t = batch.masks.sum(1).double()
+    torch.testing.assert_close(batch.durations, ((t - 1) * 4 + 16) / 30)
+    single = _dm(
+        tiny_npy,
+        predict_features=str(tiny_npy / "features" / "synth_training_00001.npy"),
+        predict_fps=30.0,
+    )
+    assert single.videos("predict") == ["synth_training_00001"]
+
+
+def test_resize_mode(tiny_npy):
+    dm = _dm(tiny_npy, resize_to=64, max_seq_len=64)
+    b = next(iter(dm.test_dataloader()))
+    assert b.feats.shape[-1] == 64 and b.masks.all()
+    t = dm.store.length(b.video_ids[0])
+    assert b.feat_stride[0].item() == pytest.approx(((t - 1) * 4 + 16) / 64)
+    assert b.num_frames[0].item() == b.feat_stride[0].item()
+
+
+def test_generates_synthetic_when_missing(tmp_path):
+    root = tmp_path / "synthetic"
+    dm = _dm(root, generate_synthetic=True, synthetic_preset="tiny")
+    dm.prepare_data()
+    assert (root / "annotations.json").is_file()
+    assert len(dm.videos("train")) == 6
