@@ -1,0 +1,158 @@
+"""Time the mAP scorer (logo_tal.evaluation.ap.evaluate_detections).
+
+Two cases, each timed as the best of ``--repeats`` runs (DESIGN.md target: under 1 s each):
+
+(a) the real THUMOS14 test ground truth (212 videos, 3358 instances, 20 classes) with 200
+    synthetic detections per video, about half jittered copies of ground truth and half random,
+    at the THUMOS thresholds 0.3:0.1:0.7;
+(b) synthetic ActivityNet-like data: 20,000 detections over 200 classes and 1,000 videos at the
+    ActivityNet thresholds 0.5:0.05:0.95.
+
+Usage::
+
+    python scripts/bench_scorer.py [--gt PATH] [--repeats N] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from logo_tal.evaluation.ap import (
+    ANET_TIOU_THRESHOLDS,
+    THUMOS_TIOU_THRESHOLDS,
+    GroundTruth,
+    Predictions,
+    evaluate_detections,
+)
+from logo_tal.evaluation.io import (
+    detections_to_results,
+    load_ground_truth,
+    load_predictions,
+    write_results,
+)
+
+DEFAULT_GT = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared"
+    / "data"
+    / "thumos14"
+    / "thumos14_anet_style.json"
+)
+
+
+def synthetic_detections(
+    gt: GroundTruth, per_video: int, rng: np.random.Generator, duration: float
+) -> Predictions:
+    """``per_video`` detections per video: jittered ground truth first, random ones after."""
+    videos, labels, starts, ends = [], [], [], []
+    num_classes = len(gt.class_names)
+    for v in range(len(gt.video_ids)):
+        rows = np.flatnonzero(gt.video == v)
+        n_jitter = min(per_video // 2, 4 * rows.size)
+        pick = rng.choice(rows, n_jitter) if rows.size else np.zeros(0, dtype=np.int64)
+        length = gt.end[pick] - gt.start[pick]
+        s = gt.start[pick] + rng.normal(0, 0.15, n_jitter) * length
+        e = gt.end[pick] + rng.normal(0, 0.15, n_jitter) * length
+        n_random = per_video - n_jitter
+        rs = rng.uniform(0, duration, n_random)
+        re = rs + rng.exponential(5.0, n_random)
+        videos.append(np.full(per_video, v))
+        labels.append(np.concatenate([gt.label[pick], rng.integers(0, num_classes, n_random)]))
+        starts.append(np.concatenate([s, rs]))
+        ends.append(np.concatenate([e, re]))
+    n = sum(a.size for a in videos)
+    return Predictions(
+        np.concatenate(videos),
+        np.concatenate(labels),
+        np.concatenate(starts),
+        np.concatenate(ends),
+        rng.random(n),
+    )
+
+
+def synthetic_anet(rng: np.random.Generator, num_videos=1000, num_classes=200, num_gt=1500):
+    """ActivityNet-like ground truth: 1-3 long instances per video, one class per video."""
+    video = rng.integers(0, num_videos, num_gt)
+    video_class = rng.permutation(np.arange(num_videos) % num_classes)
+    start = rng.uniform(0, 100, num_gt)
+    end = start + rng.uniform(2, 60, num_gt)
+    return GroundTruth(
+        video_ids=[f"v_{i:05d}" for i in range(num_videos)],
+        class_names=[f"class_{c:03d}" for c in range(num_classes)],
+        video=video,
+        label=video_class[video],
+        start=start,
+        end=end,
+    )
+
+
+def _per_video(preds: Predictions, gt: GroundTruth) -> list[SimpleNamespace]:
+    """Split detections by video, in the shape ``detections_to_results`` takes."""
+    out = []
+    for v in range(len(gt.video_ids)):
+        rows = preds.video == v
+        segments = np.stack([preds.start[rows], preds.end[rows]], axis=1)
+        out.append(
+            SimpleNamespace(segments=segments, scores=preds.score[rows], labels=preds.label[rows])
+        )
+    return out
+
+
+def best_time(fn, repeats: int) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gt", type=Path, default=DEFAULT_GT, help="THUMOS14 ground truth JSON")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+
+    if args.gt.is_file():
+        load_s, gt = best_time(lambda: load_ground_truth(args.gt, subset="test"), args.repeats)
+        preds = synthetic_detections(gt, 200, rng, duration=200.0)
+        seconds, report = best_time(
+            lambda: evaluate_detections(gt, preds, THUMOS_TIOU_THRESHOLDS), args.repeats
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "results.json"
+            write_results(
+                path, detections_to_results(gt.video_ids, _per_video(preds, gt), gt.class_names)
+            )
+            read_s, _ = best_time(lambda: load_predictions(path, gt), args.repeats)
+        print(
+            f"(a) THUMOS14 test GT ({len(gt.video_ids)} videos, {len(gt)} instances), "
+            f"{len(preds)} detections, {len(THUMOS_TIOU_THRESHOLDS)} thresholds: "
+            f"{seconds:.3f} s; average mAP {report.average_mAP:.4f} "
+            f"(JSON loading, not included: ground truth {load_s:.3f} s, results {read_s:.3f} s)"
+        )
+    else:
+        print(f"(a) skipped: {args.gt} not found")
+
+    gt = synthetic_anet(rng)
+    preds = synthetic_detections(gt, 20, rng, duration=160.0)
+    seconds, report = best_time(
+        lambda: evaluate_detections(gt, preds, ANET_TIOU_THRESHOLDS), args.repeats
+    )
+    print(
+        f"(b) synthetic: {len(gt.video_ids)} videos, {report.counts.classes} classes, {len(gt)} "
+        f"instances, {len(preds)} detections, {len(ANET_TIOU_THRESHOLDS)} thresholds: "
+        f"{seconds:.3f} s; average mAP {report.average_mAP:.4f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
