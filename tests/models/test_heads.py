@@ -1,0 +1,217 @@
+"""Heads: shapes for 3..7 levels, padding invariance, gradients, Trident decoding, CLFF fusion."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from logo_tal.models.heads import actionformer, clff, trident
+from logo_tal.models.heads.actionformer import ActionFormerRegHead
+from logo_tal.models.heads.base import prior_bias
+from logo_tal.models.heads.clff import CLFFRegHead
+from logo_tal.models.heads.cls import ClsHead
+from logo_tal.models.heads.trident import TridentRegHead
+
+D, H, C, BINS = 16, 12, 3, 4
+
+HEADS = {
+    "cls": lambda levels: ClsHead(D, H, C),
+    "actionformer": lambda levels: ActionFormerRegHead(D, H, levels),
+    "trident": lambda levels: TridentRegHead(D, H, C, levels, num_bins=BINS),
+    "clff": lambda levels: CLFFRegHead(D, H, C, levels, num_bins=BINS),
+    "trident_default_init": lambda levels: TridentRegHead(
+        D, H, C, levels, num_bins=BINS, boundary_init="default", boundary_kernel=5
+    ),
+}
+K = {"cls": None, "actionformer": 1, "trident": C, "clff": C, "trident_default_init": C}
+
+
+def make_head(name, levels):
+    torch.manual_seed(0)
+    head = HEADS[name](levels)
+    with torch.no_grad():
+        for pname, p in head.named_parameters():
+            if pname.endswith("bias") or "norms" in pname:
+                p.add_(0.3 * torch.randn_like(p))
+    return head.eval()
+
+
+def make_pyramid(lengths, total, levels, seed=0):
+    """Per level (B, D, T_l) features whose valid part does not depend on ``total``."""
+    gen = torch.Generator().manual_seed(seed)
+    base = [torch.randn(2, D, 1024 >> level, generator=gen) for level in range(levels)]
+    feats, masks = [], []
+    for level in range(levels):
+        t = total >> level
+        mask = (
+            torch.arange(t)[None, :]
+            < torch.tensor([math.ceil(n / 2**level) for n in lengths])[:, None]
+        )
+        feats.append(base[level][: len(lengths), :, :t] * mask[:, None])
+        masks.append(mask)
+    return feats, masks
+
+
+@pytest.mark.parametrize("name", list(HEADS))
+@pytest.mark.parametrize("levels", [3, 4, 5, 6, 7])
+def test_head_shapes(name, levels):
+    head = make_head(name, levels)
+    total = 3 * 2 ** (levels - 1)
+    feats, masks = make_pyramid([total, total - 5], total, levels)
+    out = head(feats, masks)
+    assert len(out) == levels
+    for level, o in enumerate(out):
+        t = total >> level
+        if K[name] is None:
+            assert o.shape == (2, t, C)
+        else:
+            assert o.shape == (2, t, K[name], 2)
+            assert (o >= 0).all()
+            if name != "actionformer":
+                assert (o <= BINS + 1e-5).all()
+
+
+@pytest.mark.parametrize("name", list(HEADS))
+def test_head_padding_invariance_and_zero_padding(name):
+    head = make_head(name, 6)
+    ref_feats, ref_masks = make_pyramid([70], 96, 6, seed=1)
+    with torch.no_grad():
+        ref = head(ref_feats, ref_masks)
+        for total, mate in ((96, 96), (160, 140)):
+            feats, masks = make_pyramid([70, mate], total, 6, seed=1)
+            # Batch-mate with different content.
+            other, _ = make_pyramid([70, mate], total, 6, seed=2)
+            feats = [torch.cat([f[:1], o[1:]]) for f, o in zip(feats, other, strict=True)]
+            out = head(feats, masks)
+            for r, o, m in zip(ref, out, masks, strict=True):
+                n = int(m[0].sum())
+                torch.testing.assert_close(o[:1, :n], r[:, :n], atol=1e-5, rtol=1e-5)
+                assert (o[~m] == 0).all()
+
+
+@pytest.mark.parametrize("name", list(HEADS))
+def test_head_gradients_reach_every_parameter(name):
+    head = make_head(name, 4).train()
+    feats, masks = make_pyramid([48, 30], 48, 4)
+    feats = [f.requires_grad_() for f in feats]
+    out = head(feats, masks)
+    sum((o * torch.randn_like(o)).sum() for o in out).backward()
+    for pname, p in head.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+        assert p.grad.abs().sum() > 0, pname
+    assert all(f.grad is not None and f.grad.abs().sum() > 0 for f in feats)
+
+
+@pytest.mark.parametrize("name", ["trident", "clff"])
+def test_boundary_heads_see_detached_features(name):
+    head = make_head(name, 3)
+    seen = []
+    for stack in (head.start, head.end):
+        stack.register_forward_pre_hook(lambda mod, args: seen.append(args[0].requires_grad))
+    feats, masks = make_pyramid([12], 12, 3)
+    head([f.requires_grad_() for f in feats], masks)
+    assert seen == [False] * 6
+
+
+def test_trident_forward_matches_naive_windows():
+    """Left bin j <-> start[t - B + j], right bin j <-> end[t + j], logit 0 outside."""
+    head = make_head("trident", 2)
+    captured = {}
+    for key in ("start", "end", "centre"):
+        getattr(head, key).register_forward_hook(
+            lambda mod, args, out, key=key: captured.setdefault(key, []).append(out)
+        )
+    feats, masks = make_pyramid([13, 9], 16, 2)
+    with torch.no_grad():
+        out = head(feats, masks)
+    for level in range(2):
+        start, end = captured["start"][level], captured["end"][level]
+        ctr = torch.relu(head.scales[level].scale * captured["centre"][level]).detach()
+        t_len = start.shape[-1]
+        for b in range(2):
+            valid = int(masks[level][b].sum())
+            for t in range(valid):
+                for c in range(C):
+                    left = torch.tensor(
+                        [
+                            (start[b, c, t - BINS + j] if t - BINS + j >= 0 else 0.0)
+                            + ctr[b, j, t]
+                            for j in range(BINS + 1)
+                        ]
+                    )
+                    right = torch.tensor(
+                        [
+                            (end[b, c, t + j] if t + j < t_len else 0.0) + ctr[b, BINS + 1 + j, t]
+                            for j in range(BINS + 1)
+                        ]
+                    )
+                    d_left = (left.softmax(0) * torch.arange(BINS, -1, -1)).sum()
+                    d_right = (right.softmax(0) * torch.arange(BINS + 1)).sum()
+                    torch.testing.assert_close(out[level][b, t, c, 0], d_left, atol=1e-5, rtol=0)
+                    torch.testing.assert_close(out[level][b, t, c, 1], d_right, atol=1e-5, rtol=0)
+
+
+def test_actionformer_encode_decode_roundtrip():
+    d = torch.rand(5, 7, 2) * 30
+    assert torch.equal(actionformer.decode(actionformer.encode(d)), d)
+
+
+@pytest.mark.parametrize("module", [trident, clff])
+def test_trident_encode_decode_roundtrip(module):
+    d = torch.cat([torch.rand(50, 2) * BINS, torch.tensor([[0.0, BINS], [BINS, 0.0], [1.0, 2.0]])])
+    left, right = module.encode(d, BINS)
+    assert left.shape == right.shape == (53, BINS + 1)
+    torch.testing.assert_close(module.decode(left, right), d, atol=1e-5, rtol=0)
+
+
+def test_boundary_init():
+    paper = TridentRegHead(64, 64, C, 2, boundary_init="paper")
+    default = TridentRegHead(64, 64, C, 2, boundary_init="default")
+    for head in (paper, default):
+        for stack in (head.start, head.end):
+            assert torch.allclose(stack.final.bias, torch.full((C,), prior_bias(0.01)))
+    assert abs(paper.start.hidden[0].weight.std().item() - 0.1) < 0.01
+    assert default.start.hidden[0].weight.std().item() < 0.07
+    assert math.isclose(prior_bias(0.01), -4.59511985, rel_tol=1e-6)
+    with pytest.raises(ValueError, match="boundary_init"):
+        TridentRegHead(8, 8, C, 2, boundary_init="zeros")
+
+
+def test_cls_head_prior():
+    head = ClsHead(D, H, C, prior_prob=0.01)
+    assert torch.allclose(head.stack.final.bias, torch.full((C,), -math.log(99.0)))
+
+
+def test_clff_fusion_formula():
+    head = make_head("clff", 3)
+    with torch.no_grad():
+        head.w1.fill_(2.0)
+        head.w2.fill_(-1.0)  # ReLU -> 0
+    feats, masks = make_pyramid([24], 24, 3)
+    w1, w2 = head.fusion_weights()
+    assert math.isclose(w1.item(), 2.0 / (2.0 + 1e-4), rel_tol=1e-6) and w2.item() == 0.0
+    with torch.no_grad():
+        head.w2.fill_(3.0)
+    fused = head.centre_inputs(feats, masks)
+    assert fused[0] is feats[0]  # the first level has no previous level
+    w1, w2 = 2.0 / 5.0001, 3.0 / 5.0001
+    for level in (1, 2):
+        pooled = F.max_pool1d(feats[level - 1], 3, 2, 1)
+        torch.testing.assert_close(fused[level], w1 * feats[level] + w2 * pooled)
+
+
+def test_clff_init_and_no_fusion_equals_trident():
+    clff_head = make_head("clff", 4)
+    assert clff_head.w1.item() == clff_head.w2.item() == 1.0
+    assert clff_head.w1.ndim == 0  # 0-d: no weight decay in optim.param_groups
+    tri = make_head("trident", 4)
+    tri.load_state_dict(clff_head.state_dict(), strict=False)
+    with torch.no_grad():
+        clff_head.w2.fill_(-1.0)
+    feats, masks = make_pyramid([40, 33], 48, 4)
+    with torch.no_grad():
+        for a, b in zip(clff_head(feats, masks), tri(feats, masks), strict=True):
+            torch.testing.assert_close(a, b, atol=1e-3, rtol=0)

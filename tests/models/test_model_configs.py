@@ -1,0 +1,109 @@
+"""conf/model composes with Hydra for every encoder x head and runs forward + backward.
+
+The encoder and head variants are globbed, so a new ``conf/model/encoder/x.yaml`` or
+``conf/model/head/x.yaml`` is tested without editing this file.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from logo_tal.models.blocks.logo import LoGoBlock
+from logo_tal.models.detector import Detector
+from logo_tal.models.heads.clff import CLFFRegHead
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+ENCODERS = sorted(p.stem for p in (CONF / "model" / "encoder").glob("*.yaml"))
+HEADS = sorted(p.stem for p in (CONF / "model" / "head").glob("*.yaml"))
+COMBOS = [(e, h) for e in ENCODERS for h in HEADS]
+TINY = ["model.embed_dim=32", "model.head_dim=32", "model.mlp_hidden=48", "model.num_bins=4"]
+THUMOS_DATA = ["+data.input_dim=2048", "+data.num_classes=20"]
+
+
+def compose_model(*overrides: str, data=("+data.input_dim=24", "+data.num_classes=5")):
+    """``cfg.model`` of an otherwise empty primary config, as the entry points would see it."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name=None, overrides=["+model=default", *data, *overrides])
+    return cfg.model
+
+
+def forward_backward(det: Detector, length: int, batch: int, input_dim: int) -> float:
+    mask = torch.ones(batch, length, dtype=torch.bool)
+    mask[1:, length - length // 3 :] = False
+    out = det(torch.randn(batch, input_dim, length), mask)
+    loss = sum(x.sum() for x in out.cls_logits) + sum(x.sum() for x in out.offsets)
+    loss.backward()
+    return float(loss.detach())
+
+
+def test_default_is_logo_with_clff_at_thumos_values():
+    cfg = compose_model()
+    assert cfg.encoder.block._target_ == "logo_tal.models.blocks.logo.LoGoBlock"
+    assert cfg.encoder.block._partial_ is True
+    assert cfg.head._target_ == "logo_tal.models.heads.clff.CLFFRegHead"
+    assert (cfg.num_levels, cfg.embed_dim, cfg.mlp_hidden, cfg.num_bins) == (6, 512, 768, 16)
+    assert (cfg.local_kernel, cfg.max_seq_len) == (3, 2304)
+    assert set(ENCODERS) >= {"conv", "transformer", "logo", "maxer"}
+    assert set(HEADS) >= {"actionformer", "trident", "clff"}
+
+
+@pytest.mark.parametrize("encoder,head", COMBOS)
+def test_every_combination_instantiates_and_trains(encoder, head):
+    cfg = compose_model(f"model/encoder={encoder}", f"model/head={head}", *TINY)
+    torch.manual_seed(0)
+    det = instantiate(cfg)
+    assert isinstance(det, Detector)
+    det.train()
+    loss = forward_backward(det, 64, 2, 24)
+    assert torch.isfinite(torch.tensor(loss))
+    if encoder != "maxer":  # TemporalMaxer's backbone has only the projection convs
+        assert all(p.grad is not None for p in det.encoder.branch.parameters())
+    assert all(p.grad is not None for p in det.head.parameters())
+
+
+@pytest.mark.parametrize("num_levels", [3, 4, 5, 6, 7])
+def test_num_levels_override(num_levels):
+    det = instantiate(compose_model(f"model.num_levels={num_levels}", *TINY))
+    assert len(det.encoder.branch) == num_levels - 1 and det.num_levels == num_levels
+    out = det(
+        torch.randn(1, 24, 2 ** (num_levels - 1)),
+        torch.ones(1, 2 ** (num_levels - 1), dtype=torch.bool),
+    )
+    assert out.num_levels == num_levels
+
+
+def test_instantiated_parts_have_the_config_values():
+    det = instantiate(compose_model(*THUMOS_DATA, data=()))
+    block = det.encoder.branch[0]
+    assert isinstance(block, LoGoBlock) and block.mlp.fc1.out_channels == 768
+    assert block.mixer.local.kernel_size == (3,) and block.mixer.fc_lin.groups == 1
+    assert isinstance(det.head, CLFFRegHead) and det.head.num_bins == 16
+    assert det.input_noise == 0.0005 and det.input_dim == 2048 and det.num_classes == 20
+    assert det.cls_head.num_classes == 20
+
+
+@pytest.mark.parametrize("encoder,head", COMBOS)
+def test_thumos_dimensions_reduced_length(encoder, head):
+    """THUMOS widths (2048-d input, 512-d model, 20 classes, 6 levels) on a short clip."""
+    det = instantiate(
+        compose_model(f"model/encoder={encoder}", f"model/head={head}", data=THUMOS_DATA)
+    )
+    forward_backward(det, 64, 1, 2048)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("encoder,head", COMBOS)
+def test_thumos_dimensions_full_length(encoder, head):
+    """THUMOS max_seq_len 2304, batch 1: forward and a sum-loss backward."""
+    det = instantiate(
+        compose_model(f"model/encoder={encoder}", f"model/head={head}", data=THUMOS_DATA)
+    )
+    start = time.perf_counter()
+    forward_backward(det, 2304, 1, 2048)
+    assert time.perf_counter() - start < 120

@@ -1,0 +1,46 @@
+"""PyramidSpec: strides, regression ranges (ancestors.md 2.6, G10) and the padding divisor."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from logo_tal.models.pyramid import PyramidSpec
+
+
+def test_six_levels_match_actionformer():
+    spec = PyramidSpec(6)
+    assert spec.strides == [1, 2, 4, 8, 16, 32]
+    assert spec.regression_ranges == [
+        (0.0, 4.0),
+        (4.0, 8.0),
+        (8.0, 16.0),
+        (16.0, 32.0),
+        (32.0, 64.0),
+        (64.0, 10000.0),
+    ]
+    assert spec.divisor == 32
+    assert spec.level_lengths(2304) == [2304, 1152, 576, 288, 144, 72]
+
+
+@pytest.mark.parametrize("num_levels", [3, 4, 5, 6, 7])
+def test_ranges_tile_the_axis(num_levels):
+    spec = PyramidSpec(num_levels)
+    ranges = spec.regression_ranges
+    assert len(ranges) == len(spec.strides) == num_levels
+    assert ranges[0][0] == 0.0 and ranges[-1][1] == 10000.0
+    for (_, hi), (lo, _) in zip(ranges[:-1], ranges[1:], strict=True):
+        assert hi == lo
+    if num_levels == 7:
+        assert ranges[-2:] == [(64.0, 128.0), (128.0, 10000.0)]
+
+
+def test_points_and_bad_lengths():
+    spec = PyramidSpec(3)
+    pts = spec.points(8)
+    assert [p.tolist() for p in pts] == [list(range(8)), [0.0, 2.0, 4.0, 6.0], [0.0, 4.0]]
+    assert pts[0].dtype == torch.float32
+    with pytest.raises(ValueError, match="multiple of 4"):
+        spec.level_lengths(10)
+    with pytest.raises(ValueError):
+        PyramidSpec(0)
