@@ -1,0 +1,79 @@
+"""``python -m logo_tal.evaluate ckpt_path=...``: test a checkpoint on its run's test split.
+
+Data, detector and module are rebuilt from the config stored in the checkpoint (so a checkpoint
+is enough, whatever the current defaults are), the stored (EMA) weights are loaded, and the same
+files as a training run are written: ``metrics.json``, ``detections.json``, ``per_class_ap.csv``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning.pytorch as pl
+from omegaconf import DictConfig
+
+from logo_tal.callbacks import TestResultsWriter
+from logo_tal.utils import resolvers  # noqa: F401  (registers ${safe_name:...})
+from logo_tal.utils.checkpoint import build_module, load_checkpoint, stored_config
+from logo_tal.utils.run import get_logger, run_info, task_wrapper, write_run_record
+
+log = get_logger(__name__)
+
+
+@task_wrapper
+def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Evaluate ``cfg.ckpt_path`` on the test split of the run that wrote it.
+
+    Args:
+        cfg: the composed ``eval.yaml`` config (``ckpt_path``, ``data_dir``, ``overrides``,
+            ``trainer``, ``paths``).
+
+    Returns:
+        (metrics, objects): ``test/*`` metrics as floats, and the rebuilt ``run_cfg``,
+        ``datamodule``, ``module``, ``trainer``.
+    """
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    output_dir = Path(cfg.paths.output_dir)
+    run_cfg = stored_config(
+        checkpoint,
+        output_dir=output_dir,
+        data_dir=cfg.get("data_dir"),
+        overrides=list(cfg.get("overrides") or []),
+    )
+    seed = run_cfg.get("seed", cfg.get("seed"))
+    if seed is not None:
+        pl.seed_everything(int(seed), workers=True)
+    write_run_record(run_cfg, output_dir, run_info(run_cfg, seed))
+
+    datamodule = hydra.utils.instantiate(run_cfg.data)
+    datamodule.prepare_data()
+    module = build_module(run_cfg, checkpoint)
+    writer = TestResultsWriter(
+        output_dir,
+        split=str(cfg.get("split", "test")),
+        extra={"checkpoint": str(Path(cfg.ckpt_path).resolve())},
+    )
+    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[writer])
+    trainer.test(module, datamodule=datamodule)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    log.info(f"outputs in {output_dir}")
+    return metrics, {
+        "run_cfg": run_cfg,
+        "datamodule": datamodule,
+        "module": module,
+        "trainer": trainer,
+        "writer": writer,
+    }
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point (``python -m logo_tal.evaluate`` / ``logo-tal-evaluate``)."""
+    metrics, _ = evaluate(cfg)
+    return metrics.get("test/mAP_avg")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Helpers shared by the train/evaluate/predict tests."""
