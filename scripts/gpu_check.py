@@ -152,8 +152,10 @@ def main() -> None:
     parser.add_argument("--pairs", default="all", help="'all' or enc:head,enc:head")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"torch {torch.__version__} on {device}"
-          + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else ""))
+    print(
+        f"torch {torch.__version__} on {device}"
+        + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else "")
+    )
     if args.pairs == "all":
         pairs = [(e, h) for e in ENCODERS for h in HEADS]
     else:

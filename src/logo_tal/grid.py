@@ -55,7 +55,8 @@ class FeatureGrid:
 
     def to_seconds(self, grid, duration: float | None = None):
         """Grid units -> seconds, clamped to ``[0, duration]`` when a duration is given."""
-        t = (np.asarray(grid, dtype=np.float64) * self.feat_stride + self.num_frames / 2.0) / self.fps
+        frames = np.asarray(grid, dtype=np.float64) * self.feat_stride + self.num_frames / 2.0
+        t = frames / self.fps
         if duration is not None:
             t = np.clip(t, 0.0, duration)
         return t
