@@ -151,18 +151,22 @@ class TALLitModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ set-up
     def setup(self, stage: str) -> None:
-        """Take the class names from the datamodule, load fusion scores, size the metrics.
+        """Take the evaluation vocabulary from the datamodule, load and check fusion scores.
 
-        With external fusion on class-agnostic data (ActivityNet), the batches carry one
-        "action" class, but the fused detections are labelled with the dataset's real classes:
-        the evaluation ground truth is then read from the annotation file with its classes.
+        ``fusion="none"`` evaluates the classes the batches carry (one "action" class on
+        class-agnostic ActivityNet). ``fusion="external"`` labels detections with the dataset's
+        real classes, so the vocabulary is ``datamodule.eval_class_names`` and, when the
+        batches are class-agnostic, the ground truth is ``datamodule.eval_ground_truth()``.
+        Every video the stage evaluates must have external scores: checked here, before any
+        training step.
         """
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
         # Predicting new videos needs no annotation file: the checkpoint's names are used.
         if datamodule is not None and not (stage == "predict" and self.class_names):
-            names = _datamodule_class_names(datamodule)
-            if self.fusion == "external" and getattr(datamodule, "class_agnostic", False):
-                self._eval_gt, names = _class_aware_ground_truth(datamodule)
+            external = self.fusion == "external"
+            names = _datamodule_class_names(datamodule, real=external)
+            if external and getattr(datamodule, "class_agnostic", False):
+                self._eval_gt = datamodule.eval_ground_truth()
             if names is not None:
                 self.class_names = names
         if self.fusion == "external" and self._external is None:
@@ -171,6 +175,9 @@ class TALLitModule(pl.LightningModule):
                     "fusion=external maps classes by name, but no class names are known"
                 )
             self._external = ExternalScores(self.fusion_file, self.class_names)
+        if self.fusion == "external" and datamodule is not None:
+            for split, videos in _evaluated_videos(datamodule, stage).items():
+                self._external.require(videos, f"the {split} split")
         if self.class_names is not None:
             self._size_metrics(self.class_names)
 
@@ -248,7 +255,7 @@ class TALLitModule(pl.LightningModule):
         metric.update(batch.video_index, dets, segments, labels)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._update_metric(self.val_map, batch, self.detect(batch))
+        self._update_metric(self.val_map, batch, [as_written(d) for d in self.detect(batch)])
 
     def on_validation_epoch_end(self) -> None:
         results = self.val_map.compute()
@@ -256,7 +263,9 @@ class TALLitModule(pl.LightningModule):
         self.log_dict(_prefixed("val", results), sync_dist=True)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        dets = self.detect(batch)
+        # The metric scores exactly the values of the detections file, so that
+        # `logo-tal-score GT detections.json` reproduces metrics.json to the last digit.
+        dets = [as_written(d) for d in self.detect(batch)]
         self._update_metric(self.test_map, batch, dets)
         self._test_detections.update(self.to_records(batch.video_ids, dets))
 
@@ -286,14 +295,12 @@ class TALLitModule(pl.LightningModule):
         names = self.class_names
         records = {}
         for video, dets in zip(video_ids, detections, strict=True):
-            segments = dets.segments.detach().cpu().tolist()
-            scores = dets.scores.detach().cpu().tolist()
-            labels = dets.labels.detach().cpu().tolist()
+            segments, scores, labels = _written_values(dets)
             records[str(video)] = [
                 {
-                    "segment": [round(s, 4), round(e, 4)],
+                    "segment": [s, e],
                     "label": names[c] if names is not None else int(c),
-                    "score": round(score, 6),
+                    "score": score,
                 }
                 for (s, e), score, c in zip(segments, scores, labels, strict=True)
             ]
@@ -329,6 +336,28 @@ class TALLitModule(pl.LightningModule):
             self.run_record = stored
 
 
+def _written_values(dets: Detections) -> tuple[list[list[float]], list[float], list[int]]:
+    """Segments rounded to 0.1 ms and scores at float32 precision, as detection files hold them.
+
+    Scores keep every float32 digit (shortest round-trip form): fixed decimals would tie the
+    small fused ActivityNet scores (sqrt(p * s) ~ 1e-3) and change the ranking the mAP sees.
+    """
+    segments = [[round(s, 4), round(e, 4)] for s, e in dets.segments.detach().cpu().tolist()]
+    scores = dets.scores.detach().cpu().float().numpy().astype(str)
+    labels = dets.labels.detach().cpu().tolist()
+    return segments, [float(x) for x in scores], [int(c) for c in labels]
+
+
+def as_written(dets: Detections) -> Detections:
+    """``dets`` with exactly the values :meth:`TALLitModule.to_records` writes."""
+    segments, scores, labels = _written_values(dets)
+    return Detections(
+        segments=torch.tensor(segments, dtype=torch.float64).reshape(-1, 2),
+        scores=torch.tensor(scores, dtype=torch.float64),
+        labels=torch.tensor(labels, dtype=torch.int64),
+    )
+
+
 def _detector_classes(detector: nn.Module) -> int:
     for attr in ("num_classes",):
         value = getattr(detector, attr, None)
@@ -340,36 +369,36 @@ def _detector_classes(detector: nn.Module) -> int:
     raise ValueError("cannot tell the number of classes: pass module.num_eval_classes")
 
 
-def _datamodule_class_names(datamodule: Any) -> list[str] | None:
+def _datamodule_class_names(datamodule: Any, real: bool = False) -> list[str] | None:
+    """Training class names, or with ``real`` the evaluation (real-class) vocabulary."""
     if datamodule is None:
         return None
-    for attr in ("class_names",):
+    attrs = ("eval_class_names", "class_names") if real else ("class_names",)
+    for attr in attrs:
         names = getattr(datamodule, attr, None)
         if names:
             return [str(n) for n in names]
     return None
 
 
-def _class_aware_ground_truth(
-    datamodule: Any,
-) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], list[str]]:
-    """Evaluation ground truth of a class-agnostic datamodule, with the file's real classes."""
-    from logo_tal.data.annotations import load_annotations
+# Splits whose videos a stage evaluates. fit includes test so that a video without external
+# scores fails before training, not after it.
+_STAGE_SPLITS = {"fit": ("val", "test"), "validate": ("val",), "test": ("test",)}
 
-    database = load_annotations(
-        datamodule.annotation_file,
-        class_agnostic=False,
-        fps=getattr(datamodule, "fps", None),
-        log_problems=False,
-    )
-    gt = {
-        video: (
-            torch.as_tensor(record.gt_segments, dtype=torch.float64).reshape(-1, 2),
-            torch.as_tensor(record.gt_labels, dtype=torch.int64).reshape(-1),
-        )
-        for video, record in database.videos.items()
-    }
-    return gt, list(database.class_names)
+
+def _evaluated_videos(datamodule: Any, stage: str) -> dict[str, list[str]]:
+    videos = getattr(datamodule, "videos", None)
+    if videos is None:
+        return {}
+    out = {}
+    for split in _STAGE_SPLITS.get(stage, ()):
+        try:
+            out[split] = list(videos(split))
+        except (KeyError, ValueError, FileNotFoundError):
+            if stage == "fit" and split == "test":
+                continue  # checked again by the test stage, where it is required
+            raise
+    return out
 
 
 def _prefixed(stage: str, results: dict[str, Any]) -> dict[str, Any]:

@@ -147,6 +147,7 @@ class TALDataModule(L.LightningDataModule):
         self.synthetic_preset = synthetic_preset
         self.synthetic_seed = synthetic_seed
         self._db: AnnotationDatabase | None = None
+        self._eval_db: AnnotationDatabase | None = None
         self._store = None
         self.datasets: dict[str, TALDataset] = {}
         self._generators: dict[str, torch.Generator] = {}
@@ -193,6 +194,28 @@ class TALDataModule(L.LightningDataModule):
                     f"file but the config says num_classes={self._num_classes}"
                 )
         return self._db
+
+    @property
+    def eval_database(self) -> AnnotationDatabase:
+        """The annotation file with its real classes, whatever ``class_agnostic`` says.
+
+        Class-agnostic training (ActivityNet) collapses every label to "action", but fused
+        evaluation scores the real classes; reading the file here keeps the class map
+        (``class_names`` > file ``classes`` > ``label_id`` > sorted labels) in one place.
+        """
+        if not self.class_agnostic:
+            return self.database
+        if self._eval_db is None:
+            self.database  # noqa: B018  (generates synthetic data and validates the file first)
+            self._eval_db = load_annotations(
+                self.annotation_file,
+                class_names=self._class_names,
+                class_agnostic=False,
+                fps=self.fps,
+                drop_duplicates=self.drop_duplicates,
+                log_problems=False,  # the same problems were logged by ``database``
+            )
+        return self._eval_db
 
     @property
     def store(self):
@@ -289,7 +312,35 @@ class TALDataModule(L.LightningDataModule):
 
     @property
     def class_names(self) -> list[str]:
+        """Training classes (``["action"]`` when class-agnostic)."""
         return list(self.database.class_names)
+
+    @property
+    def eval_class_names(self) -> list[str]:
+        """The annotation file's real classes (equal to ``class_names`` unless class-agnostic)."""
+        return list(self.eval_database.class_names)
+
+    def eval_ground_truth(
+        self, split: str | None = None
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Evaluation ground truth with the real classes: ``{video: (segments (M, 2) s,
+        labels (M,) indices into eval_class_names)}``, as annotated (never clamped).
+
+        Args:
+            split: ``train``/``val``/``test`` for that split's subset; None for every video.
+        """
+        db = self.eval_database
+        if split is None:
+            records = list(db.videos.values())
+        else:
+            records = db.subset(self.splits[split])
+        return {
+            r.video_id: (
+                torch.from_numpy(r.gt_segments.astype(np.float64)).reshape(-1, 2),
+                torch.from_numpy(r.gt_labels.astype(np.int64)).reshape(-1),
+            )
+            for r in records
+        }
 
     def dataset(self, split: str) -> TALDataset:
         if split not in SPLITS:

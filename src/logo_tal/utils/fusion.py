@@ -6,6 +6,15 @@ The file format is the one ActionFormer / TriDet read (``cuhk_val_simp_share.jso
 
 Classes are mapped to the dataset's classes **by name**, never by position: the ancestors index
 the score vector with the dataset's label ids and silently rely on both orders agreeing.
+
+Policies (DESIGN principle 10, users.md row 7):
+
+* the file's class list must be the annotation's class list as a set: a class on one side only
+  is an error (a file class the dataset lacks would silently change the top-k choice);
+* every video that will be evaluated must have scores: a missing one is an error raised at
+  start-up (:meth:`ExternalScores.require`), not a warning, because a fused evaluation without
+  the video's classes would under-count it and the ancestors would crash there after training;
+* ids match with or without the ``v_`` prefix of ActivityNet feature files.
 """
 
 from __future__ import annotations
@@ -16,6 +25,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+
+class MissingScoresError(KeyError):
+    """Videos to evaluate that the score file does not cover."""
+
+    def __str__(self) -> str:
+        # KeyError's str() is the repr of its argument: quotes around a sentence.
+        return str(self.args[0]) if self.args else ""
 
 
 class ExternalScores:
@@ -51,6 +68,16 @@ class ExternalScores:
                 f"{self.path}: {len(missing)} dataset classes have no score in the file's "
                 f"'class' list, e.g. {missing[:3]}"
             )
+        known = set(class_names)
+        extra = [name for name in file_classes if name not in known]
+        if extra:
+            raise ValueError(
+                f"{self.path}: {len(extra)} classes of the file's 'class' list are not dataset "
+                f"classes, e.g. {extra[:3]} (the annotation file has {len(known)}; pass the "
+                "full list as data.class_names if the annotations cover only some classes)"
+            )
+        if len(set(file_classes)) != len(file_classes):
+            raise ValueError(f"{self.path}: the 'class' list has duplicate names")
         order = np.asarray([position[name] for name in class_names], dtype=np.int64)
         self.class_names = list(class_names)
         self._scores: dict[str, torch.Tensor] = {}
@@ -75,6 +102,25 @@ class ExternalScores:
             if key in self._scores:
                 return key
         return None
+
+    def missing(self, video_ids: Sequence[str]) -> list[str]:
+        """The ids of ``video_ids`` that have no scores in the file."""
+        return [v for v in video_ids if self._key(str(v)) is None]
+
+    def require(self, video_ids: Sequence[str], where: str = "") -> None:
+        """Raise when any of ``video_ids`` has no scores (the start-up check of fusion).
+
+        Raises:
+            MissingScoresError: with the file, the count and the first few ids.
+        """
+        missing = self.missing(video_ids)
+        if missing:
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            place = f" of {where}" if where else ""
+            raise MissingScoresError(
+                f"{self.path}: no video-level scores for {len(missing)} of {len(video_ids)} "
+                f"video(s){place} ({shown}); every evaluated video needs an entry in 'results'"
+            )
 
     def get(self, video_id: str) -> torch.Tensor:
         """Scores ``(C,)`` of one video in dataset class order.
@@ -164,21 +210,24 @@ def video_labels_from_annotations(
     """Video -> class names from an ActivityNet-style annotation JSON.
 
     Args:
-        path: ``{"database": {video: {"subset", "annotations": [{"label", ...}]}}}``.
-        subsets: keep only these subsets (case-insensitive); all when None.
+        path: ``{"classes"?, "database": {video: {"subset", "annotations": [{"label"}]}}}``.
+        subsets: keep only the videos of these subsets (case-insensitive); all when None.
 
     Returns:
-        (video id -> sorted unique labels, sorted class names).
+        (video id -> sorted unique labels, sorted class names). The classes are those of the
+        whole file (its ``classes`` list, else every label of every subset), because a score
+        file must cover the dataset's vocabulary even when it scores only the validation videos.
     """
-    database = json.loads(Path(path).read_text())["database"]
+    data = json.loads(Path(path).read_text())
+    database = data["database"]
     wanted = None if subsets is None else {s.lower() for s in subsets}
     videos: dict[str, list[str]] = {}
-    classes: set[str] = set()
+    classes: set[str] = {str(c) for c in data.get("classes") or []}
     for video, entry in database.items():
-        if wanted is not None and str(entry.get("subset", "")).lower() not in wanted:
-            continue
         labels = sorted({str(a["label"]) for a in entry.get("annotations", [])})
         classes.update(labels)
+        if wanted is not None and str(entry.get("subset", "")).lower() not in wanted:
+            continue
         videos[str(video)] = labels
     return videos, sorted(classes)
 
