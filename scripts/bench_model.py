@@ -95,6 +95,75 @@ def build(encoder: str, head: str) -> nn.Module:
     return instantiate(cfg.model)
 
 
+def make_inputs(batch: int, length: int = LENGTH) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random THUMOS-width features and a mask; batch-mates after the first are a third shorter,
+    as in real padded batches."""
+    torch.manual_seed(1)
+    feats = torch.randn(batch, INPUT_DIM, length)
+    mask = torch.ones(batch, length, dtype=torch.bool)
+    if batch > 1:
+        mask[1:, length * 2 // 3 :] = False
+    return feats, mask
+
+
+def step_fns(
+    det: nn.Module, feats: torch.Tensor, mask: torch.Tensor
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """(inference, training step) closures; the caller sets eval/train mode."""
+
+    def infer() -> None:
+        with torch.no_grad():
+            det(feats, mask)
+
+    def train_step() -> None:
+        loss_of(det(feats, mask)).backward()
+        det.zero_grad(set_to_none=True)
+
+    return infer, train_step
+
+
+def measure(
+    det: nn.Module, batch: int, repeats: int, length: int = LENGTH, train: bool = True
+) -> dict[str, float]:
+    """Time one model at one batch size against the conv1d rate measured just before it.
+
+    Returns seconds, conv GFLOP and the achieved percentage of the rate for inference and
+    (if ``train``) a training step; ``rate_gflops`` is the reference rate.
+    """
+    feats, mask = make_inputs(batch, length)
+    det.train()
+    fwd_flops, bwd_flops = count_conv_flops(det, feats, mask)
+    infer, train_step = step_fns(det, feats, mask)
+    rate = conv_rate(repeats)
+    det.eval()
+    t_fwd = timed(infer, repeats)
+    out = {
+        "params_M": sum(p.numel() for p in det.parameters()) / 1e6,
+        "rate_gflops": rate,
+        "fwd_gflop": fwd_flops / 1e9,
+        "fwd_s": t_fwd,
+        "fwd_pct": 100 * fwd_flops / t_fwd / 1e9 / rate,
+    }
+    if train:
+        det.train()
+        t_train = timed(train_step, repeats)
+        train_flops = fwd_flops + bwd_flops
+        out.update(
+            train_gflop=train_flops / 1e9,
+            train_s=t_train,
+            train_pct=100 * train_flops / t_train / 1e9 / rate,
+        )
+    return out
+
+
+def all_encoders() -> list[str]:
+    return sorted(p.stem for p in (CONF / "model/encoder").glob("*.yaml"))
+
+
+def all_heads() -> list[str]:
+    return sorted(p.stem for p in (CONF / "model/head").glob("*.yaml"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoders", nargs="*", default=None, help="default: all in conf")
@@ -105,8 +174,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    encoders = args.encoders or sorted(p.stem for p in (CONF / "model/encoder").glob("*.yaml"))
-    heads = args.heads or sorted(p.stem for p in (CONF / "model/head").glob("*.yaml"))
+    encoders = args.encoders or all_encoders()
+    heads = args.heads or all_heads()
 
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; % = achieved conv "
@@ -122,36 +191,13 @@ def main() -> None:
     for encoder in encoders:
         for head in heads:
             det = build(encoder, head)
-            params = sum(p.numel() for p in det.parameters()) / 1e6
             for batch in args.batches:
-                torch.manual_seed(1)
-                feats = torch.randn(batch, INPUT_DIM, LENGTH)
-                mask = torch.ones(batch, LENGTH, dtype=torch.bool)
-                if batch > 1:  # a shorter batch-mate, as in real padded batches
-                    mask[1:, LENGTH * 2 // 3 :] = False
-                det.train()
-                fwd_flops, bwd_flops = count_conv_flops(det, feats, mask)
-                det.eval()
-
-                def infer(det=det, feats=feats, mask=mask) -> None:
-                    with torch.no_grad():
-                        det(feats, mask)
-
-                def train_step(det=det, feats=feats, mask=mask) -> None:
-                    loss_of(det(feats, mask)).backward()
-                    det.zero_grad(set_to_none=True)
-
-                rate = conv_rate(args.repeats)
-                t_fwd = timed(infer, args.repeats)
-                det.train()
-                t_train = timed(train_step, args.repeats)
-                train_flops = fwd_flops + bwd_flops
+                r = measure(det, batch, args.repeats)
                 print(
-                    f"{encoder:<12}{head:<13}{batch:>2}{params:>10.2f}{rate:>10.1f}"
-                    f"{fwd_flops / 1e9:>9.1f}"
-                    f"{t_fwd:>8.3f}{100 * fwd_flops / t_fwd / 1e9 / rate:>6.0f}%"
-                    f"{train_flops / 1e9:>10.1f}{t_train:>9.3f}"
-                    f"{100 * train_flops / t_train / 1e9 / rate:>7.0f}%",
+                    f"{encoder:<12}{head:<13}{batch:>2}{r['params_M']:>10.2f}"
+                    f"{r['rate_gflops']:>10.1f}{r['fwd_gflop']:>9.1f}"
+                    f"{r['fwd_s']:>8.3f}{r['fwd_pct']:>6.0f}%"
+                    f"{r['train_gflop']:>10.1f}{r['train_s']:>9.3f}{r['train_pct']:>7.0f}%",
                     flush=True,
                 )
 

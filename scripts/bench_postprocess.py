@@ -70,6 +70,43 @@ def bench(fn, repeats: int) -> tuple[float, float]:
     return sorted(wall)[len(wall) // 2], sorted(cpu)[len(cpu) // 2]
 
 
+THUMOS_BG = (-9.0, -7.5, -6.0)
+ANET_BG = (-6.0, -3.0)
+
+
+def thumos_case(bg_mean: float, repeats: int, **extra) -> dict[str, float]:
+    """Decode + per-class Soft-NMS of one THUMOS-sized video: counts and median wall/CPU ms."""
+    grid = FeatureGrid(fps=30.0, feat_stride=4, num_frames=16)
+    post = PostProcessor(sigma=0.5, max_seg_num=2000, multiclass=True, **extra)
+    out = fake_output(2304, 20, class_aware=True, bg_mean=bg_mean)
+    segs, _, _ = post.candidates(out, 0)
+    dets = post(out, [grid], [300.0])[0]
+    wall, cpu = bench(lambda: post(out, [grid], [300.0]), repeats)
+    return {"candidates": segs.shape[0], "detections": len(dets), "wall_ms": wall, "cpu_ms": cpu}
+
+
+def anet_case(bg_mean: float, repeats: int, **extra) -> dict[str, float]:
+    """Decode + class-agnostic Soft-NMS + voting + top-2 fusion of one ANet-sized video."""
+    grid = FeatureGrid(fps=15.0, feat_stride=16, num_frames=16)
+    post = PostProcessor(
+        sigma=0.7,
+        max_seg_num=200,
+        multiclass=False,
+        voting_thresh=0.95,
+        duration_thresh=0.1,
+        **extra,
+    )
+    ext = torch.rand(200, generator=torch.Generator().manual_seed(0)).softmax(0)
+    out = fake_output(768, 1, class_aware=False, bg_mean=bg_mean)
+    segs, _, _ = post.candidates(out, 0)
+
+    def run():
+        return fuse_external_scores(post(out, [grid], [400.0])[0], ext, 2, 200)
+
+    wall, cpu = bench(run, repeats)
+    return {"candidates": segs.shape[0], "detections": len(run()), "wall_ms": wall, "cpu_ms": cpu}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
@@ -79,39 +116,19 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     extra = {} if args.block is None else {"block": args.block}
 
-    thumos_grid = FeatureGrid(fps=30.0, feat_stride=4, num_frames=16)
-    thumos = PostProcessor(sigma=0.5, max_seg_num=2000, multiclass=True, **extra)
-    for bg in (-9.0, -7.5, -6.0):
-        out = fake_output(2304, 20, class_aware=True, bg_mean=bg)
-        segs, _, _ = thumos.candidates(out, 0)
-        dets = thumos(out, [thumos_grid], [300.0])[0]
-        wall, cpu = bench(lambda out=out: thumos(out, [thumos_grid], [300.0]), args.repeats)
+    for bg in THUMOS_BG:
+        r = thumos_case(bg, args.repeats, **extra)
         print(
-            f"THUMOS bg_mean={bg:5.1f}: {segs.shape[0]:5d} candidates -> {len(dets):4d} dets, "
-            f"decode+SoftNMS {wall:6.1f} ms/video wall, {cpu:6.1f} ms CPU (medians)"
+            f"THUMOS bg_mean={bg:5.1f}: {r['candidates']:5d} candidates -> "
+            f"{r['detections']:4d} dets, decode+SoftNMS {r['wall_ms']:6.1f} ms/video wall, "
+            f"{r['cpu_ms']:6.1f} ms CPU (medians)"
         )
-
-    anet_grid = FeatureGrid(fps=15.0, feat_stride=16, num_frames=16)
-    anet = PostProcessor(
-        sigma=0.7,
-        max_seg_num=200,
-        multiclass=False,
-        voting_thresh=0.95,
-        duration_thresh=0.1,
-        **extra,
-    )
-    ext = torch.rand(200).softmax(0)
-    for bg in (-6.0, -3.0):
-        out = fake_output(768, 1, class_aware=False, bg_mean=bg)
-        segs, _, _ = anet.candidates(out, 0)
-
-        def run(out=out):
-            return fuse_external_scores(anet(out, [anet_grid], [400.0])[0], ext, 2, 200)
-
-        wall, cpu = bench(run, args.repeats)
+    for bg in ANET_BG:
+        r = anet_case(bg, args.repeats, **extra)
         print(
-            f"ANet   bg_mean={bg:5.1f}: {segs.shape[0]:5d} candidates -> {len(run()):4d} dets, "
-            f"decode+SoftNMS+voting+fusion {wall:6.1f} ms/video wall, {cpu:6.1f} ms CPU"
+            f"ANet   bg_mean={bg:5.1f}: {r['candidates']:5d} candidates -> "
+            f"{r['detections']:4d} dets, decode+SoftNMS+voting+fusion {r['wall_ms']:6.1f} "
+            f"ms/video wall, {r['cpu_ms']:6.1f} ms CPU"
         )
 
 

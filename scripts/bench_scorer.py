@@ -113,6 +113,49 @@ def best_time(fn, repeats: int) -> tuple[float, object]:
     return best, result
 
 
+def thumos_case(gt_path: Path, repeats: int, rng: np.random.Generator) -> dict[str, float]:
+    """Case (a): real THUMOS14 test ground truth, 200 detections per video."""
+    load_s, gt = best_time(lambda: load_ground_truth(gt_path, subset="test"), repeats)
+    preds = synthetic_detections(gt, 200, rng, duration=200.0)
+    seconds, report = best_time(
+        lambda: evaluate_detections(gt, preds, THUMOS_TIOU_THRESHOLDS), repeats
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "results.json"
+        write_results(
+            path, detections_to_results(gt.video_ids, _per_video(preds, gt), gt.class_names)
+        )
+        read_s, _ = best_time(lambda: load_predictions(path, gt), repeats)
+    return {
+        "videos": len(gt.video_ids),
+        "instances": len(gt),
+        "detections": len(preds),
+        "thresholds": len(THUMOS_TIOU_THRESHOLDS),
+        "seconds": seconds,
+        "average_mAP": float(report.average_mAP),
+        "load_gt_s": load_s,
+        "load_results_s": read_s,
+    }
+
+
+def anet_case(repeats: int, rng: np.random.Generator) -> dict[str, float]:
+    """Case (b): synthetic ActivityNet-like data, 20 detections x 1,000 videos, 200 classes."""
+    gt = synthetic_anet(rng)
+    preds = synthetic_detections(gt, 20, rng, duration=160.0)
+    seconds, report = best_time(
+        lambda: evaluate_detections(gt, preds, ANET_TIOU_THRESHOLDS), repeats
+    )
+    return {
+        "videos": len(gt.video_ids),
+        "classes": report.counts.classes,
+        "instances": len(gt),
+        "detections": len(preds),
+        "thresholds": len(ANET_TIOU_THRESHOLDS),
+        "seconds": seconds,
+        "average_mAP": float(report.average_mAP),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gt", type=Path, default=DEFAULT_GT, help="THUMOS14 ground truth JSON")
@@ -122,35 +165,22 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
 
     if args.gt.is_file():
-        load_s, gt = best_time(lambda: load_ground_truth(args.gt, subset="test"), args.repeats)
-        preds = synthetic_detections(gt, 200, rng, duration=200.0)
-        seconds, report = best_time(
-            lambda: evaluate_detections(gt, preds, THUMOS_TIOU_THRESHOLDS), args.repeats
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "results.json"
-            write_results(
-                path, detections_to_results(gt.video_ids, _per_video(preds, gt), gt.class_names)
-            )
-            read_s, _ = best_time(lambda: load_predictions(path, gt), args.repeats)
+        r = thumos_case(args.gt, args.repeats, rng)
         print(
-            f"(a) THUMOS14 test GT ({len(gt.video_ids)} videos, {len(gt)} instances), "
-            f"{len(preds)} detections, {len(THUMOS_TIOU_THRESHOLDS)} thresholds: "
-            f"{seconds:.3f} s; average mAP {report.average_mAP:.4f} "
-            f"(JSON loading, not included: ground truth {load_s:.3f} s, results {read_s:.3f} s)"
+            f"(a) THUMOS14 test GT ({r['videos']} videos, {r['instances']} instances), "
+            f"{r['detections']} detections, {r['thresholds']} thresholds: "
+            f"{r['seconds']:.3f} s; average mAP {r['average_mAP']:.4f} "
+            f"(JSON loading, not included: ground truth {r['load_gt_s']:.3f} s, "
+            f"results {r['load_results_s']:.3f} s)"
         )
     else:
         print(f"(a) skipped: {args.gt} not found")
 
-    gt = synthetic_anet(rng)
-    preds = synthetic_detections(gt, 20, rng, duration=160.0)
-    seconds, report = best_time(
-        lambda: evaluate_detections(gt, preds, ANET_TIOU_THRESHOLDS), args.repeats
-    )
+    r = anet_case(args.repeats, rng)
     print(
-        f"(b) synthetic: {len(gt.video_ids)} videos, {report.counts.classes} classes, {len(gt)} "
-        f"instances, {len(preds)} detections, {len(ANET_TIOU_THRESHOLDS)} thresholds: "
-        f"{seconds:.3f} s; average mAP {report.average_mAP:.4f}"
+        f"(b) synthetic: {r['videos']} videos, {r['classes']} classes, {r['instances']} "
+        f"instances, {r['detections']} detections, {r['thresholds']} thresholds: "
+        f"{r['seconds']:.3f} s; average mAP {r['average_mAP']:.4f}"
     )
 
 

@@ -1,0 +1,119 @@
+"""scripts/benchmark.py: the quick run end to end, and its memory probe."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts" / "benchmark.py"
+
+
+@pytest.fixture(scope="module")
+def benchmark_module():
+    spec = importlib.util.spec_from_file_location("benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_benchmark_writes_the_json(tmp_path, benchmark_module):
+    out = tmp_path / "bench.json"
+    # One thread: on the shared 2-core machine a second OpenMP thread mostly waits.
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "targets met" in proc.stdout and str(out) in proc.stdout
+    data = json.loads(out.read_text())
+    assert set(data) >= {
+        "environment",
+        "settings",
+        "model",
+        "postprocess",
+        "scorer",
+        "lengths",
+        "summary",
+        "passed",
+        "section_seconds",
+    }
+    env = data["environment"]
+    assert env["torch_threads"] == 1 and env["torch"] and env["cpu_model"]
+    assert len(env["load_avg_start"]) == 3 and len(env["load_avg_end"]) == 3
+    assert env["load_warning"] == (env["load_avg_start"][0] > 1.0)
+    assert data["settings"]["quick"] is True
+
+    (model,) = data["model"]
+    assert (model["encoder"], model["head"], model["batch"]) == ("logo", "clff", 1)
+    assert model["params_M"] > 1 and model["fwd_s"] > 0 and model["train_s"] > 0
+    assert 0 < model["fwd_pct"] and 0 < model["train_pct"]
+    assert model["train_gflop"] > model["fwd_gflop"] > 0
+    assert model["fwd_mem"]["peak_mb"] > 0 and model["train_mem"]["peak_mb"] > 0
+
+    datasets = [r["dataset"] for r in data["postprocess"]]
+    assert datasets == ["thumos", "anet"]
+    thumos = data["postprocess"][0]
+    assert thumos["wall_ms"] > 0 and 0 < thumos["detections"] <= 2000
+
+    cases = [r["case"] for r in data["scorer"]]
+    expected = ["synthetic_20k_200cls"]
+    if benchmark_module.bench_scorer.DEFAULT_GT.is_file():
+        expected.insert(0, "thumos14_test_gt")
+        assert data["scorer"][0]["instances"] == 3358 and data["scorer"][0]["videos"] == 212
+    assert cases == expected
+    assert data["scorer"][-1]["detections"] == 20000 and data["scorer"][-1]["classes"] == 200
+
+    lengths = data["lengths"]
+    assert [r["length"] for r in lengths] == list(benchmark_module.QUICK_LENGTHS)
+    assert lengths[1]["fwd_gflop"] == pytest.approx(2 * lengths[0]["fwd_gflop"], rel=0.01)
+
+    checked = [r for r in data["summary"] if "status" in r]
+    # fwd %, train %, THUMOS post-processing, and one or two scorer cases.
+    assert len(checked) == 3 + len(expected)
+    assert {r["status"] for r in checked} <= {"PASS", "MISS"}
+    assert data["passed"] == all(r["status"] == "PASS" for r in checked)
+
+
+def test_peak_rss_sees_a_large_allocation(benchmark_module):
+    def allocate():
+        a = np.ones(64 * 1024 * 1024 // 8)  # 64 MiB, touched
+        return float(a.sum())
+
+    mem = benchmark_module.peak_rss(allocate)
+    assert mem["peak_mb"] > 0
+    if mem["per_call"]:
+        assert mem["delta_mb"] >= 50
+
+
+def test_summary_marks_targets(benchmark_module):
+    results = {
+        "model": [],
+        "postprocess": [
+            {
+                "dataset": "thumos",
+                "bg_mean": -9.0,
+                "candidates": 10,
+                "wall_ms": 31.0,
+                "mem": {"peak_mb": 1.0, "delta_mb": 0.0},
+            }
+        ],
+        "scorer": [
+            {"case": "x", "detections": 5, "seconds": 0.5, "mem": {"peak_mb": 1, "delta_mb": 0}}
+        ],
+        "lengths": [],
+    }
+    rows = benchmark_module.summary_rows(results)
+    status = {r["metric"]: r.get("status") for r in rows}
+    assert status["decode+Soft-NMS wall"] == "MISS"
+    assert status["evaluate_detections"] == "PASS"
+    assert "MISS" in benchmark_module.format_table(rows)
