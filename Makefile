@@ -26,11 +26,11 @@ test-fast:
 	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
 
 lint:
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts notebooks
+	$(BIN)/ruff format --check src tests scripts notebooks/build_notebooks.py
 
 format:
-	$(BIN)/ruff format src tests scripts
+	$(BIN)/ruff format src tests scripts notebooks/build_notebooks.py
 	$(BIN)/ruff check --fix src tests scripts
 
 bench:

@@ -100,7 +100,7 @@ metrics_file = run_dir / "metrics.json"
 saved = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
 thresholds = saved["tiou_thresholds"] if saved else list(THUMOS_TIOU_THRESHOLDS)
 report = evaluate_detections(gt, preds, thresholds)
-for t, m in zip(report.tiou_thresholds, report.mAP):
+for t, m in zip(report.tiou_thresholds, report.mAP, strict=True):
     print(f"mAP@{t:g} = {100 * m:.2f}")
 print(f"average mAP = {100 * report.average_mAP:.2f}")
 if saved:
@@ -299,7 +299,7 @@ def build_table(spec):
     \"\"\"One row per configuration that varies only this table's knob, in the paper's order.\"\"\"
     order = list(spec["rows"])
     rows = []
-    for row, config in zip(summary, configs):
+    for row, config in zip(summary, configs, strict=True):
         value = config.get(spec["key"])
         others = ABLATION_KEYS - {spec["key"]}
         if value is None or any(k in config for k in others):
@@ -311,7 +311,7 @@ def build_table(spec):
             "paper_row": paper_label,
             "other_overrides": ",".join(f"{k}={v}" for k, v in extra.items()),
             "n": row["n"],
-            "paper": dict(zip(PAPER_COLUMNS, paper)) if paper else None,
+            "paper": dict(zip(PAPER_COLUMNS, paper, strict=True)) if paper else None,
         }
         for column in PAPER_COLUMNS:
             entry[column] = row.get(column, (float("nan"), float("nan")))
