@@ -13,6 +13,7 @@ from logo_tal.models.layers import (
     AffineDropPath,
     LayerNormC,
     MaskedConv1d,
+    PointwiseConv1d,
     masked_max_pool,
 )
 
@@ -116,10 +117,10 @@ class MaskedMHA(nn.Module):
         self.q_norm = LayerNormC(dim)
         self.k_norm = LayerNormC(dim)
         self.v_norm = LayerNormC(dim)
-        self.q_proj = nn.Conv1d(dim, dim, 1)
-        self.k_proj = nn.Conv1d(dim, dim, 1)
-        self.v_proj = nn.Conv1d(dim, dim, 1)
-        self.out_proj = nn.Conv1d(dim, dim, 1)
+        self.q_proj = PointwiseConv1d(dim, dim)
+        self.k_proj = PointwiseConv1d(dim, dim)
+        self.v_proj = PointwiseConv1d(dim, dim)
+        self.out_proj = PointwiseConv1d(dim, dim)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         b, d, t = x.shape

@@ -12,6 +12,7 @@ from logo_tal.models.layers import (
     AffineDropPath,
     LayerNormC,
     MaskedGroupNorm,
+    PointwiseConv1d,
     masked_max_pool,
 )
 
@@ -54,9 +55,11 @@ class LoGoMixer(nn.Module):
         groups = 1 if fc_mode == "full" else dim
         self.local = nn.Conv1d(dim, dim, local_kernel, padding=local_kernel // 2, groups=dim)
         # 1x1 convs on (B, D, 1) pooled vectors and on (B, D, T): one code path for both modes.
+        # Only FC_f gets PointwiseConv1d: on the (B, D, 1) gate vectors its dilated conv is
+        # not sent to oneDNN but to a slow per-element loop.
         self.fc_avg = nn.Conv1d(dim, dim, 1, groups=groups)
         self.fc_max = nn.Conv1d(dim, dim, 1, groups=groups)
-        self.fc_lin = nn.Conv1d(dim, dim, 1, groups=groups)
+        self.fc_lin = PointwiseConv1d(dim, dim, groups=groups)
         for conv in (self.local, self.fc_avg, self.fc_max, self.fc_lin):
             if init_std is not None:
                 nn.init.normal_(conv.weight, std=init_std)
