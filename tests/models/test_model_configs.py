@@ -6,7 +6,6 @@ The encoder and head variants are globbed, so a new ``conf/model/encoder/x.yaml`
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -104,6 +103,4 @@ def test_thumos_dimensions_full_length(encoder, head):
     det = instantiate(
         compose_model(f"model/encoder={encoder}", f"model/head={head}", data=THUMOS_DATA)
     )
-    start = time.perf_counter()
     forward_backward(det, 2304, 1, 2048)
-    assert time.perf_counter() - start < 120
