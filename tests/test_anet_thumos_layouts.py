@@ -175,8 +175,9 @@ def test_anet_fused_evaluation_matches_the_scorer(data_dir, tmp_path):
         "--tiou",
         *map(str, ANET_TIOU),
     )
-    # Exactly: the metric scores the values the file holds.
-    assert scored["mAP"] == saved["mAP"]
+    # The metric scores the values the file holds; only the order of the float sums over
+    # classes may differ (about 1e-17, notes/evaluation.md section 9).
+    assert scored["mAP"] == pytest.approx(saved["mAP"], rel=1e-12, abs=1e-15)
     assert scored["average_mAP"] == pytest.approx(saved["average_mAP"], rel=1e-12)
 
 
