@@ -240,19 +240,9 @@ def soft_nms(
         keep (M,) int64 indices into the input in selection order, and their (M,) decayed
         scores.
     """
-    segments = torch.as_tensor(segments).detach().cpu()
-    scores = torch.as_tensor(scores).detach().cpu()
-    valid = torch.ones(1, scores.shape[0], dtype=torch.bool)
-    picked = _greedy_nms_batched(
-        segments[None],
-        scores[None],
-        valid,
-        sigma=sigma,
-        min_score=min_score,
-        max_num=max_num,
-        block=block,
-    )[0]
-    return _selection_order(picked)
+    return _greedy_nms_single(
+        segments, scores, sigma=sigma, min_score=min_score, max_num=max_num, block=block
+    )
 
 
 def nms(
@@ -271,19 +261,25 @@ def nms(
     Returns:
         keep (M,) int64 indices in descending score order, and their (unchanged) scores.
     """
-    segments = torch.as_tensor(segments).detach().cpu()
-    scores = torch.as_tensor(scores).detach().cpu()
-    valid = torch.ones(1, scores.shape[0], dtype=torch.bool)
-    picked = _greedy_nms_batched(
-        segments[None],
-        scores[None],
-        valid,
+    return _greedy_nms_single(
+        segments,
+        scores,
         sigma=1.0,
         min_score=0.0,
         max_num=max_num,
         iou_threshold=iou_threshold,
         block=block,
-    )[0]
+    )
+
+
+def _greedy_nms_single(
+    segments: torch.Tensor, scores: torch.Tensor, **options
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One candidate set through the batched greedy NMS (options as ``_greedy_nms_batched``)."""
+    segments = torch.as_tensor(segments).detach().cpu()
+    scores = torch.as_tensor(scores).detach().cpu()
+    valid = torch.ones(1, scores.shape[0], dtype=torch.bool)
+    picked = _greedy_nms_batched(segments[None], scores[None], valid, **options)[0]
     return _selection_order(picked)
 
 
