@@ -75,7 +75,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from logo_tal.evaluation.ap import THUMOS_TIOU_THRESHOLDS, Predictions, evaluate_detections
+from logo_tal.evaluation.ap import Predictions, evaluate_detections
+from logo_tal.protocol import THUMOS_TIOU
 from logo_tal.evaluation.errors import CATEGORIES, error_breakdown
 from logo_tal.evaluation.io import load_ground_truth, load_predictions
 from logo_tal.utils.plot import plot_timeline
@@ -98,7 +99,7 @@ print(
         """\
 metrics_file = run_dir / "metrics.json"
 saved = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
-thresholds = saved["tiou_thresholds"] if saved else list(THUMOS_TIOU_THRESHOLDS)
+thresholds = saved["tiou_thresholds"] if saved else list(THUMOS_TIOU)
 report = evaluate_detections(gt, preds, thresholds)
 for t, m in zip(report.tiou_thresholds, report.mAP, strict=True):
     print(f"mAP@{t:g} = {100 * m:.2f}")

@@ -24,8 +24,6 @@ from types import SimpleNamespace
 import numpy as np
 
 from logo_tal.evaluation.ap import (
-    ANET_TIOU_THRESHOLDS,
-    THUMOS_TIOU_THRESHOLDS,
     GroundTruth,
     Predictions,
     evaluate_detections,
@@ -36,6 +34,7 @@ from logo_tal.evaluation.io import (
     load_predictions,
     write_results,
 )
+from logo_tal.protocol import ANET_TIOU, THUMOS_TIOU
 
 DEFAULT_GT = (
     Path(__file__).resolve().parents[1].parent
@@ -117,9 +116,7 @@ def thumos_case(gt_path: Path, repeats: int, rng: np.random.Generator) -> dict[s
     """Case (a): real THUMOS14 test ground truth, 200 detections per video."""
     load_s, gt = best_time(lambda: load_ground_truth(gt_path, subset="test"), repeats)
     preds = synthetic_detections(gt, 200, rng, duration=200.0)
-    seconds, report = best_time(
-        lambda: evaluate_detections(gt, preds, THUMOS_TIOU_THRESHOLDS), repeats
-    )
+    seconds, report = best_time(lambda: evaluate_detections(gt, preds, THUMOS_TIOU), repeats)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "results.json"
         write_results(
@@ -130,7 +127,7 @@ def thumos_case(gt_path: Path, repeats: int, rng: np.random.Generator) -> dict[s
         "videos": len(gt.video_ids),
         "instances": len(gt),
         "detections": len(preds),
-        "thresholds": len(THUMOS_TIOU_THRESHOLDS),
+        "thresholds": len(THUMOS_TIOU),
         "seconds": seconds,
         "average_mAP": float(report.average_mAP),
         "load_gt_s": load_s,
@@ -142,15 +139,13 @@ def anet_case(repeats: int, rng: np.random.Generator) -> dict[str, float]:
     """Case (b): synthetic ActivityNet-like data, 20 detections x 1,000 videos, 200 classes."""
     gt = synthetic_anet(rng)
     preds = synthetic_detections(gt, 20, rng, duration=160.0)
-    seconds, report = best_time(
-        lambda: evaluate_detections(gt, preds, ANET_TIOU_THRESHOLDS), repeats
-    )
+    seconds, report = best_time(lambda: evaluate_detections(gt, preds, ANET_TIOU), repeats)
     return {
         "videos": len(gt.video_ids),
         "classes": report.counts.classes,
         "instances": len(gt),
         "detections": len(preds),
-        "thresholds": len(ANET_TIOU_THRESHOLDS),
+        "thresholds": len(ANET_TIOU),
         "seconds": seconds,
         "average_mAP": float(report.average_mAP),
     }

@@ -5,7 +5,7 @@ python scripts/make_synthetic.py --out data/synthetic [--preset tiny] [--format 
 
 import sys
 
-from logo_tal.data.synthetic import main
+from logo_tal.data.synthetic.__main__ import main
 
 if __name__ == "__main__":
     sys.exit(main())

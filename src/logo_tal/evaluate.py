@@ -14,9 +14,10 @@ import hydra
 import lightning.pytorch as pl
 from omegaconf import DictConfig
 
-from logo_tal.callbacks import TestResultsWriter
+from logo_tal.build import build_datamodule, build_detector, build_module, fusion_step
+from logo_tal.checkpoint import load_checkpoint, load_weights, stored_config
+from logo_tal.evaluation.report import ResultsWriter
 from logo_tal.utils import resolvers  # noqa: F401  (registers ${safe_name:...})
-from logo_tal.utils.checkpoint import build_module, load_checkpoint, stored_config
 from logo_tal.utils.run import get_logger, run_info, task_wrapper, write_run_record
 
 log = get_logger(__name__)
@@ -47,15 +48,24 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         pl.seed_everything(int(seed), workers=True)
     write_run_record(run_cfg, output_dir, run_info(run_cfg, seed))
 
-    datamodule = hydra.utils.instantiate(run_cfg.data)
+    detector = build_detector(run_cfg)
+    datamodule = build_datamodule(run_cfg, detector)
     datamodule.prepare_data()
-    module = build_module(run_cfg, checkpoint)
-    writer = TestResultsWriter(
+    writer = ResultsWriter(
         output_dir,
         split=str(cfg.get("split", "test")),
         extra={"checkpoint": str(Path(cfg.ckpt_path).resolve())},
     )
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[writer])
+    module = build_module(
+        run_cfg,
+        detector,
+        class_names=datamodule.eval_class_names,
+        tiou_thresholds=datamodule.tiou_thresholds,
+        fusion=fusion_step(datamodule),
+        writer=writer,
+    )
+    load_weights(module, checkpoint)
+    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer)
     trainer.test(module, datamodule=datamodule)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     log.info(f"outputs in {output_dir}")

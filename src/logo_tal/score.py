@@ -20,8 +20,9 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from logo_tal.evaluation.ap import THUMOS_TIOU_THRESHOLDS, DetectionReport, evaluate_detections
+from logo_tal.evaluation.ap import DetectionReport, evaluate_detections
 from logo_tal.evaluation.io import EvaluationInputError, load_ground_truth, load_predictions
+from logo_tal.protocol import THUMOS_TIOU
 
 EXIT_BAD_INPUT = 2
 
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tiou",
         nargs="+",
         type=_threshold,
-        default=list(THUMOS_TIOU_THRESHOLDS),
+        default=list(THUMOS_TIOU),
         metavar="T",
         help="tIoU thresholds, in output order (default: 0.3 0.4 0.5 0.6 0.7, THUMOS14)",
     )

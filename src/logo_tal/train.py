@@ -3,7 +3,7 @@
 The Hydra entry point is a thin wrapper around :func:`train`, which tests call with a composed
 config. Outputs in the run directory (``paths.output_dir``): ``config.yaml`` and
 ``run_info.json`` (resolved config, seed, git revision, library versions), ``checkpoints/``
-(``last.ckpt`` carries the config, see :mod:`logo_tal.utils.checkpoint`), ``metrics.json``,
+(``last.ckpt`` carries the config, see :mod:`logo_tal.checkpoint`), ``metrics.json``,
 ``detections.json`` (ActivityNet result format) and ``per_class_ap.csv``.
 """
 
@@ -19,10 +19,12 @@ import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from logo_tal.callbacks import TestResultsWriter
+from logo_tal.build import build_datamodule, build_detector, build_module, fusion_step
+from logo_tal.config_checks import validate_config
+from logo_tal.evaluation.report import ResultsWriter, write_metrics
+from logo_tal.protocol import MAP_AVG, map_key
 from logo_tal.utils import resolvers  # noqa: F401  (registers ${safe_name:...})
 from logo_tal.utils.instantiate import instantiate_callbacks, instantiate_loggers
-from logo_tal.utils.report import write_metrics
 from logo_tal.utils.run import (
     config_to_dict,
     get_logger,
@@ -31,7 +33,6 @@ from logo_tal.utils.run import (
     task_wrapper,
     write_run_record,
 )
-from logo_tal.utils.validate import validate_config, validate_features
 
 log = get_logger(__name__)
 
@@ -60,6 +61,30 @@ def run_record(cfg: DictConfig, info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _build_trainer(cfg: DictConfig) -> pl.Trainer:
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    if not cfg.trainer.get("enable_progress_bar", True):
+        # trainer.enable_progress_bar=false alone should be enough to silence the bar.
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    loggers = instantiate_loggers(cfg.get("logger"))
+    if not loggers:
+        # LearningRateMonitor refuses to run without a logger; train/lr is logged anyway.
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+def _write_validation_metrics(
+    output_dir: Path, metrics: dict[str, float], thresholds: list[float], step: int
+) -> None:
+    """Without a test, metrics.json records the last validation (every run writes one)."""
+    report = {
+        "tiou_thresholds": thresholds,
+        "mAP": [metrics.get(f"val/{map_key(t)}", math.nan) for t in thresholds],
+        "average_mAP": metrics.get(f"val/{MAP_AVG}", math.nan),
+    }
+    write_metrics(output_dir, report, {"split": "val", "global_step": step})
+
+
 @task_wrapper
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit (unless ``train=false``), then test (unless ``test=false``) and write the results.
@@ -69,7 +94,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     Returns:
         (metrics, objects): every logged metric as float (``train/*``, ``val/*``, ``test/*``),
-        and the built ``cfg``, ``datamodule``, ``module``, ``trainer``, ``callbacks``.
+        and the built ``cfg``, ``datamodule``, ``module``, ``trainer``.
     """
     for warning in validate_config(cfg):
         log.warning(warning)
@@ -82,31 +107,22 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     info = run_info(cfg, seed)
     write_run_record(cfg, output_dir, info)
 
-    log.info(f"datamodule <{cfg.data._target_}>")
-    datamodule = hydra.utils.instantiate(cfg.data)
+    detector = build_detector(cfg)
+    datamodule = build_datamodule(cfg, detector)
     # Generates the synthetic benchmark on first use; then one feature file is read so that a
     # wrong input_dim fails now, not inside the first forward pass.
     datamodule.prepare_data()
-    validate_features(datamodule, int(cfg.data.input_dim), "train" if cfg.get("train") else "test")
-
-    log.info(f"detector <{cfg.model._target_}>")
-    detector = hydra.utils.instantiate(cfg.model)
-    module = hydra.utils.instantiate(cfg.module, detector=detector)
-    module.run_record = run_record(cfg, info)
-
-    callbacks = instantiate_callbacks(cfg.get("callbacks"))
-    if not cfg.trainer.get("enable_progress_bar", True):
-        # trainer.enable_progress_bar=false alone should be enough to silence the bar.
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    writer = TestResultsWriter(output_dir, split="test")
-    callbacks.append(writer)
-    loggers = instantiate_loggers(cfg.get("logger"))
-    if not loggers:
-        # LearningRateMonitor refuses to run without a logger; train/lr is logged anyway.
-        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    trainer: pl.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False
+    datamodule.check_features("train" if cfg.get("train") else "test")
+    module = build_module(
+        cfg,
+        detector,
+        class_names=datamodule.eval_class_names,
+        tiou_thresholds=datamodule.tiou_thresholds,
+        fusion=fusion_step(datamodule),
+        writer=ResultsWriter(output_dir, split="test"),
     )
+    module.run_record = run_record(cfg, info)
+    trainer = _build_trainer(cfg)
     log_run_to_loggers(trainer, cfg, info, module)
 
     metrics: dict[str, float] = {}
@@ -115,33 +131,20 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         metrics.update(_float_metrics(trainer.callback_metrics))
     if cfg.get("test", True):
         # After fit the module holds the EMA weights (EMAWeightAveraging copies them in at the
-        # end of training): the last epoch is tested, never a "best" one (users.md row 11).
+        # end of training): the last epoch is tested, never a "best" one.
         test_ckpt = None if cfg.get("train", True) else cfg.get("ckpt_path")
         trainer.test(module, datamodule=datamodule, ckpt_path=test_ckpt)
         metrics.update(_float_metrics(trainer.callback_metrics))
     elif trainer.is_global_zero:
-        # No test: metrics.json still records the last validation (every run writes one).
-        val = {k: v for k, v in metrics.items() if k.startswith("val/mAP")}
-        thresholds = [float(t) for t in cfg.module.tiou_thresholds]
-        report = {
-            "tiou_thresholds": thresholds,
-            "mAP": [val.get(f"val/mAP@{t:g}", math.nan) for t in thresholds],
-            "average_mAP": val.get("val/mAP_avg", math.nan),
-        }
-        write_metrics(output_dir, report, {"split": "val", "global_step": trainer.global_step})
+        _write_validation_metrics(
+            output_dir, metrics, datamodule.tiou_thresholds, trainer.global_step
+        )
 
     checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "") or None
     if checkpoint:
         log.info(f"last checkpoint: {checkpoint}")
     log.info(f"outputs in {output_dir}")
-    objects = {
-        "cfg": cfg,
-        "datamodule": datamodule,
-        "module": module,
-        "trainer": trainer,
-        "callbacks": callbacks,
-        "writer": writer,
-    }
+    objects = {"cfg": cfg, "datamodule": datamodule, "module": module, "trainer": trainer}
     return metrics, objects
 
 

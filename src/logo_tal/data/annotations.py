@@ -23,7 +23,6 @@ counted warning per kind; nothing is changed silently (DESIGN principle 10).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections import Counter, defaultdict
@@ -33,14 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from logo_tal.anet_json import read_database
+from logo_tal.protocol import DUPLICATE_TOLERANCE, MIN_SEGMENT_SECONDS
+
 log = logging.getLogger(__name__)
 
-# Instances shorter than this are not actions (ActionFormer drops events < 1e-3 s; the
-# evaluator uses the same bound, notes/evaluation.md section 2).
-MIN_SEGMENT_SECONDS = 1e-3
-# Two instances with the same label and both boundaries within this are duplicates
-# (ActionFormer remove_duplicate_annotations; notes/ancestors.md 1.1).
-DUPLICATE_TOLERANCE = 1e-3
 
 # Problem kinds and what happens to the affected instances / videos.
 MISSING_FIELD = "missing_field"  # video or annotation lacks a required field: dropped
@@ -185,17 +181,7 @@ class AnnotationDatabase:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise AnnotationError(f"{path}: annotation file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnnotationError(f"{path}: cannot read annotation file ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise AnnotationError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
-        raise AnnotationError(f"{path}: no 'database' object at the top level")
+    data, _ = read_database(path, AnnotationError)
     return data
 
 

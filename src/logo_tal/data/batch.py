@@ -6,6 +6,8 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from logo_tal.grid import FeatureGrid
+
 
 @dataclass
 class Batch:
@@ -21,8 +23,8 @@ class Batch:
         video_ids: list[B] of str.
         video_index: (B,) int64 index of the video within its split (metric states are ints).
         durations: (B,) float64 video durations in seconds.
-        fps, feat_stride, num_frames: (B,) float64, the FeatureGrid of each video (feat_stride is
-            the effective one after any resize).
+        grids: list[B] of the :class:`~logo_tal.grid.FeatureGrid` of each video (the effective
+            one after any resize): how post-processing turns grid units back into seconds.
         gt_segments: list[B] of (M_i, 2) float64 evaluation ground truth in seconds, exactly as
             annotated (never clamped or dropped, notes/evaluation.md).
         gt_labels: list[B] of (M_i,) int64 class indices of ``gt_segments``.
@@ -35,23 +37,28 @@ class Batch:
     video_ids: list[str]
     video_index: torch.Tensor
     durations: torch.Tensor
-    fps: torch.Tensor
-    feat_stride: torch.Tensor
-    num_frames: torch.Tensor
+    grids: list[FeatureGrid]
     gt_segments: list[torch.Tensor]
     gt_labels: list[torch.Tensor]
 
     def __len__(self) -> int:
         return int(self.feats.shape[0])
 
-    def pin_memory(self) -> Batch:
-        """Page-locked copy (DataLoader ``pin_memory=True`` calls this on custom batch types)."""
-
-        def pin(value):
+    def _map(self, fn) -> Batch:
+        def apply(value):
             if isinstance(value, torch.Tensor):
-                return value.pin_memory()
+                return fn(value)
             if isinstance(value, list):
-                return [pin(v) for v in value]
+                return [apply(v) for v in value]
             return value
 
-        return Batch(**{f.name: pin(getattr(self, f.name)) for f in fields(self)})
+        return Batch(**{f.name: apply(getattr(self, f.name)) for f in fields(self)})
+
+    def pin_memory(self) -> Batch:
+        """Page-locked copy (DataLoader ``pin_memory=True`` calls this on custom batch types)."""
+        return self._map(lambda t: t.pin_memory())
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        """Copy on ``device``. Lightning moves batches through this method; it cannot recurse
+        into the frozen :class:`~logo_tal.grid.FeatureGrid` values itself."""
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))

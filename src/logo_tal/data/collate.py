@@ -22,11 +22,7 @@ def padded_length(lengths: Sequence[int], divisor: int, max_seq_len: int, traini
         raise ValueError(f"divisor must be >= 1, got {divisor}")
     longest = max(lengths)
     if training:
-        if max_seq_len % divisor:
-            raise ValueError(
-                f"max_seq_len {max_seq_len} is not a multiple of the detector's divisor "
-                f"{divisor} (2**(num_levels-1))"
-            )
+        # max_seq_len % divisor was checked once, by PyramidSpec.check_length at start-up.
         if longest > max_seq_len:
             raise ValueError(
                 f"training sample of {longest} steps exceeds max_seq_len {max_seq_len} "
@@ -61,9 +57,6 @@ def collate(samples: Sequence[Sample], divisor: int, max_seq_len: int, training:
         feats[i, :, :t] = s.feats
         masks[i, :t] = True
 
-    def f64(values):
-        return torch.tensor(values, dtype=torch.float64)
-
     return Batch(
         feats=feats,
         masks=masks,
@@ -71,10 +64,8 @@ def collate(samples: Sequence[Sample], divisor: int, max_seq_len: int, training:
         labels=[s.labels for s in samples],
         video_ids=[s.video_id for s in samples],
         video_index=torch.tensor([s.video_index for s in samples], dtype=torch.int64),
-        durations=f64([s.duration for s in samples]),
-        fps=f64([s.grid.fps for s in samples]),
-        feat_stride=f64([s.grid.feat_stride for s in samples]),
-        num_frames=f64([s.grid.num_frames for s in samples]),
+        durations=torch.tensor([s.duration for s in samples], dtype=torch.float64),
+        grids=[s.grid for s in samples],
         gt_segments=[s.gt_segments for s in samples],
         gt_labels=[s.gt_labels for s in samples],
     )

@@ -2,25 +2,48 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, get_worker_info
 
-from logo_tal.data.annotations import AnnotationDatabase, load_annotations
+from logo_tal.data.annotations import AnnotationDatabase, VideoRecord, load_annotations
 from logo_tal.data.collate import Collate
 from logo_tal.data.dataset import TALDataset, feature_records
 from logo_tal.data.feature_store import NpyFeatureStore, open_feature_store
-from logo_tal.grid import FeatureGrid
+from logo_tal.data.video_scores import ExternalScores
+from logo_tal.protocol import THUMOS_TIOU
+from logo_tal.pyramid import PyramidSpec
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test", "predict")
+# Splits whose videos a stage evaluates. fit includes test so that a video without video-level
+# scores fails before training, not after it.
+_EVALUATED_SPLITS = {"fit": ("val", "test"), "validate": ("val",), "test": ("test",)}
+
+
+def _fusion_settings(fusion: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not fusion:
+        return None
+    unknown = set(fusion) - {"scores_file", "topk", "max_dets"}
+    if unknown or not fusion.get("scores_file"):
+        raise ValueError(
+            "data.fusion must be null or {scores_file: PATH, topk: 2, max_dets: 200}, got "
+            f"{dict(fusion)}"
+        )
+    return {
+        "scores_file": str(fusion["scores_file"]),
+        "topk": int(fusion.get("topk", 2)),
+        "max_dets": int(fusion.get("max_dets", 200)),
+    }
 
 
 def seed_worker(worker_id: int) -> None:
@@ -37,7 +60,12 @@ class TALDataModule(L.LightningDataModule):
 
     Splits are annotation subsets (compared lower-cased). THUMOS14 trains on ``validation`` and
     evaluates on ``test``; its val split is the test split (the last epoch is reported, no model
-    selection: notes/users.md row 11).
+    selection: docs/decisions.md, "No selection on the test split").
+
+    The dataset's evaluation protocol lives here too: the tIoU thresholds, and for ActivityNet
+    the video-level class scores that label class-agnostic detections. With scores, evaluation
+    uses the file's real classes (:attr:`eval_class_names`) and the batches' ground truth is in
+    that vocabulary; without, the training classes.
 
     Args:
         annotation_file: ActivityNet-style JSON.
@@ -45,8 +73,14 @@ class TALDataModule(L.LightningDataModule):
         input_dim: feature dimension C (checked on every load).
         feat_stride: frames between feature vectors.
         num_frames: frames per feature clip.
-        max_seq_len: training window in steps; must be a multiple of ``2**(num_levels-1)``.
-        num_levels: pyramid levels of the detector; the padding divisor is ``2**(num_levels-1)``.
+        max_seq_len: training window in steps; a multiple of the pyramid's divisor.
+        pyramid: the detector's :class:`~logo_tal.pyramid.PyramidSpec` (batches are padded to a
+            multiple of its divisor); the entry points pass ``detector.spec``.
+        tiou_thresholds: tIoU thresholds of the dataset's mAP.
+        fusion: ActivityNet score fusion ``{scores_file, topk, max_dets}``: a JSON of
+            video-level class scores (:class:`~logo_tal.data.video_scores.ExternalScores`)
+            whose top ``topk`` classes label the best ``max_dets`` class-agnostic detections
+            of each video; None evaluates the training classes as they are.
         num_classes: expected number of classes (checked against the class map), or None.
         class_names: explicit class list, or None (file's ``classes``, label_id or sorted labels).
         class_agnostic: every label -> class 0.
@@ -63,8 +97,12 @@ class TALDataModule(L.LightningDataModule):
         eval_batch_size: val/test/predict batch size (None: ``batch_size``).
         num_workers, pin_memory: DataLoader settings; workers persist when > 0.
         seed: seed of the crops and the shuffling.
-        predict_features: ``.npy`` file or directory of them for the predict path, or None.
+        predict_features: ``.npy`` file or directory of them for the predict split, or None.
         predict_fps: fps of the predict features (None: ``fps``).
+        predict_annotations: optional annotation JSON giving the fps, duration and ground truth
+            of the predict videos it lists.
+        predict_duration: duration in seconds of a single predict video (None: the span its
+            features cover).
         generate_synthetic: create the synthetic benchmark in ``prepare_data`` when the
             annotation file is missing (it is written to the annotation file's directory).
         synthetic_preset, synthetic_seed: generator preset and seed.
@@ -78,7 +116,9 @@ class TALDataModule(L.LightningDataModule):
         feat_stride: float,
         num_frames: float,
         max_seq_len: int,
-        num_levels: int = 6,
+        pyramid: PyramidSpec | None = None,
+        tiou_thresholds: Sequence[float] = THUMOS_TIOU,
+        fusion: Mapping[str, Any] | None = None,
         num_classes: int | None = None,
         class_names: Sequence[str] | None = None,
         class_agnostic: bool = False,
@@ -102,6 +142,8 @@ class TALDataModule(L.LightningDataModule):
         seed: int = 0,
         predict_features: str | None = None,
         predict_fps: float | None = None,
+        predict_annotations: str | None = None,
+        predict_duration: float | None = None,
         generate_synthetic: bool = False,
         synthetic_preset: str = "default",
         synthetic_seed: int = 0,
@@ -116,13 +158,12 @@ class TALDataModule(L.LightningDataModule):
         self.feat_stride = float(feat_stride)
         self.num_frames = float(num_frames)
         self.max_seq_len = int(max_seq_len)
-        self.num_levels = int(num_levels)
-        self.divisor = 2 ** (self.num_levels - 1)
-        if self.max_seq_len % self.divisor:
-            raise ValueError(
-                f"max_seq_len {self.max_seq_len} is not a multiple of 2**(num_levels-1) = "
-                f"{self.divisor} (num_levels={self.num_levels})"
-            )
+        self.pyramid = pyramid
+        if pyramid is not None:
+            pyramid.check_length(self.max_seq_len, "data.max_seq_len")
+        self.tiou_thresholds = [float(t) for t in tiou_thresholds]
+        self.fusion = _fusion_settings(fusion)
+        self.video_scores_file = None if self.fusion is None else self.fusion["scores_file"]
         if resize_to is not None and resize_to > self.max_seq_len:
             raise ValueError(f"resize_to {resize_to} exceeds max_seq_len {self.max_seq_len}")
         self._num_classes = num_classes
@@ -143,12 +184,15 @@ class TALDataModule(L.LightningDataModule):
         self.seed = seed
         self.predict_features = predict_features
         self.predict_fps = predict_fps
+        self.predict_annotations = predict_annotations
+        self.predict_duration = predict_duration
         self.generate_synthetic = generate_synthetic
         self.synthetic_preset = synthetic_preset
         self.synthetic_seed = synthetic_seed
         self._db: AnnotationDatabase | None = None
         self._eval_db: AnnotationDatabase | None = None
         self._store = None
+        self._video_scores: ExternalScores | None = None
         self.datasets: dict[str, TALDataset] = {}
         self._generators: dict[str, torch.Generator] = {}
 
@@ -229,9 +273,16 @@ class TALDataModule(L.LightningDataModule):
             )
         return self._store
 
-    def _dataset(self, split: str) -> TALDataset:
-        if split == "predict":
-            return self._predict_dataset()
+    @property
+    def video_scores(self) -> ExternalScores | None:
+        """Video-level class scores in :attr:`eval_class_names` order, or None (no fusion)."""
+        if self.video_scores_file is None:
+            return None
+        if self._video_scores is None:
+            self._video_scores = ExternalScores(self.video_scores_file, self.eval_class_names)
+        return self._video_scores
+
+    def _records(self, split: str) -> list[VideoRecord]:
         subset = self.splits[split]
         records = self.database.subset(subset)
         if not records:
@@ -240,6 +291,21 @@ class TALDataModule(L.LightningDataModule):
                 f"{self.annotation_file}: no videos in subset {subset!r} for the {split} split "
                 f"(subsets: {sorted(counts)})"
             )
+        if split == "train" or self.video_scores_file is None or not self.class_agnostic:
+            return records
+        # Fused evaluation scores the real classes: the same videos with their real labels.
+        real = self.eval_database.videos
+        return [
+            dataclasses.replace(
+                r, gt_segments=real[r.video_id].gt_segments, gt_labels=real[r.video_id].gt_labels
+            )
+            for r in records
+        ]
+
+    def _dataset(self, split: str) -> TALDataset:
+        if split == "predict":
+            return self._predict_dataset()
+        records = self._records(split)
         return TALDataset(
             records,
             self.store,
@@ -258,24 +324,33 @@ class TALDataModule(L.LightningDataModule):
 
     def _predict_dataset(self) -> TALDataset:
         if self.predict_features is None:
-            raise ValueError("predict_features is not set (a .npy file or a directory of them)")
+            raise ValueError("data.predict_features is not set (a .npy file or a directory)")
         fps = self.predict_fps if self.predict_fps is not None else self.fps
-        if fps is None:
-            raise ValueError("predict needs the features' fps: set predict_fps (or fps)")
         path = Path(self.predict_features)
         if path.is_file() and path.suffix == self.feature_ext:
             store = NpyFeatureStore(
                 path.parent, prefix="", ext=self.feature_ext, input_dim=self._input_dim
             )
             ids = [path.name[: -len(self.feature_ext)]]
-        else:
+        elif path.exists():
             store = open_feature_store(
                 path, prefix="", ext=self.feature_ext, input_dim=self._input_dim
             )
             ids = store.video_ids()
             if not ids:
                 raise FileNotFoundError(f"no {self.feature_ext} feature files in {path}")
-        records = feature_records(store, ids, fps, self.feat_stride, self.num_frames)
+        else:
+            raise FileNotFoundError(f"data.predict_features={path} does not exist")
+        known = self._predict_annotations()
+        if fps is None and not all(v in known for v in ids):
+            raise ValueError("predict needs the features' fps: set data.predict_fps")
+        records = []
+        for record in feature_records(store, ids, fps or 1.0, self.feat_stride, self.num_frames):
+            # A video the annotations list takes its fps, duration and ground truth from there.
+            record = known.get(record.video_id, record)
+            if self.predict_duration is not None and len(ids) == 1:
+                record = dataclasses.replace(record, duration=float(self.predict_duration))
+            records.append(record)
         return TALDataset(
             records,
             store,
@@ -287,7 +362,15 @@ class TALDataModule(L.LightningDataModule):
             split="predict",
         )
 
+    def _predict_annotations(self) -> dict[str, VideoRecord]:
+        if not self.predict_annotations:
+            return {}
+        # Only timing and segments are used (the plots' ground truth): no class map needed.
+        return load_annotations(self.predict_annotations, fps=self.fps).videos
+
     def setup(self, stage: str | None = None) -> None:
+        """Build the stage's datasets; with video-level scores, check that every evaluated
+        video has them (before any training step)."""
         wanted = {
             "fit": ("train", "val"),
             "validate": ("val",),
@@ -298,6 +381,26 @@ class TALDataModule(L.LightningDataModule):
         for split in wanted:
             if split not in self.datasets:
                 self.datasets[split] = self._dataset(split)
+        if self.video_scores is not None:
+            for split in _EVALUATED_SPLITS.get(stage or "fit", ()):
+                try:
+                    videos = self.videos(split)
+                except (KeyError, ValueError, FileNotFoundError):
+                    if stage == "fit" and split == "test":
+                        continue  # checked again by the test stage, where it is required
+                    raise
+                self.video_scores.require(videos, f"the {split} split")
+
+    def check_features(self, split: str) -> None:
+        """Read the first feature file of ``split`` now, so that a wrong ``input_dim`` fails at
+        start-up instead of inside the first forward pass.
+
+        Raises:
+            ValueError: the features are not ``(T, input_dim)``.
+        """
+        videos = self.videos(split)
+        if videos:
+            self.store.load(videos[0])  # the store checks the width against input_dim
 
     # ----------------------------------------------------------------- properties
     @property
@@ -317,30 +420,11 @@ class TALDataModule(L.LightningDataModule):
 
     @property
     def eval_class_names(self) -> list[str]:
-        """The annotation file's real classes (equal to ``class_names`` unless class-agnostic)."""
+        """The evaluation vocabulary: the annotation file's real classes when video-level scores
+        label the detections, otherwise the training classes."""
+        if self.video_scores_file is None:
+            return self.class_names
         return list(self.eval_database.class_names)
-
-    def eval_ground_truth(
-        self, split: str | None = None
-    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Evaluation ground truth with the real classes: ``{video: (segments (M, 2) s,
-        labels (M,) indices into eval_class_names)}``, as annotated (never clamped).
-
-        Args:
-            split: ``train``/``val``/``test`` for that split's subset; None for every video.
-        """
-        db = self.eval_database
-        if split is None:
-            records = list(db.videos.values())
-        else:
-            records = db.subset(self.splits[split])
-        return {
-            r.video_id: (
-                torch.from_numpy(r.gt_segments.astype(np.float64)).reshape(-1, 2),
-                torch.from_numpy(r.gt_labels.astype(np.int64)).reshape(-1),
-            )
-            for r in records
-        }
 
     def dataset(self, split: str) -> TALDataset:
         if split not in SPLITS:
@@ -353,18 +437,6 @@ class TALDataModule(L.LightningDataModule):
         """Ordered video ids of a split: ``Batch.video_index`` indexes this list."""
         return self.dataset(split).video_ids
 
-    def grid(self, video_id: str, split: str | None = None) -> FeatureGrid:
-        """Effective feature grid of a video (searched in ``split``, or in every built split)."""
-        names = [split] if split is not None else [s for s in SPLITS if s in self.datasets]
-        if not names:
-            names = ["test"]
-        for name in names:
-            ds = self.dataset(name)
-            ids = ds.video_ids
-            if video_id in ids:
-                return ds.grid(ids.index(video_id))
-        raise KeyError(f"video {video_id!r} not found in split(s) {names}")
-
     # ----------------------------------------------------------------- loaders
     def _loader(self, split: str) -> DataLoader:
         training = split == "train"
@@ -374,13 +446,18 @@ class TALDataModule(L.LightningDataModule):
         if split not in self._generators:
             self._generators[split] = torch.Generator().manual_seed(self.seed)
         generator = self._generators[split]
+        if self.pyramid is None:
+            raise ValueError(
+                "TALDataModule needs the detector's pyramid to pad batches: pass "
+                "pyramid=detector.spec"
+            )
         workers = self.num_workers
         return DataLoader(
             self.dataset(split),
             batch_size=self.batch_size if training else self.eval_batch_size,
             shuffle=training,
             num_workers=workers,
-            collate_fn=Collate(self.divisor, self.max_seq_len, training),
+            collate_fn=Collate(self.pyramid.divisor, self.max_seq_len, training),
             pin_memory=self.pin_memory,
             persistent_workers=workers > 0,
             worker_init_fn=seed_worker if workers > 0 else None,

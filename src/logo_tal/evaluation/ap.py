@@ -31,14 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-THUMOS_TIOU_THRESHOLDS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
-ANET_TIOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
-
-MIN_GT_LENGTH = 0.001
-"""Ground truth with ``end - start`` below this (seconds) is dropped (ActionFormer's rule)."""
-
-DUPLICATE_TOLERANCE = 0.001
-"""Start and end both within this (seconds, inclusive) of an accepted one: a duplicate."""
+from logo_tal.protocol import DUPLICATE_TOLERANCE, MIN_SEGMENT_SECONDS, THUMOS_TIOU
 
 
 def _as_1d(name: str, value, dtype) -> np.ndarray:
@@ -269,7 +262,7 @@ def clean_ground_truth(gt: GroundTruth) -> tuple[np.ndarray, np.ndarray, np.ndar
         (kept, too_short, duplicate), three (M,) bool masks that partition the rows.
     """
     m = len(gt)
-    too_short = (gt.end - gt.start) < MIN_GT_LENGTH
+    too_short = (gt.end - gt.start) < MIN_SEGMENT_SECONDS
     duplicate = np.zeros(m, dtype=bool)
     candidates = np.flatnonzero(~too_short)
     if candidates.size < 2:
@@ -435,7 +428,7 @@ def _interpolated_ap(
 def evaluate_detections(
     ground_truth: GroundTruth,
     predictions: Predictions,
-    tiou_thresholds: Sequence[float] | np.ndarray = THUMOS_TIOU_THRESHOLDS,
+    tiou_thresholds: Sequence[float] | np.ndarray = THUMOS_TIOU,
     recall_at: Sequence[int] = (1, 5),
     score_bins: int = 10,
 ) -> DetectionReport:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from logo_tal.anet_json import read_database, read_json
 from logo_tal.evaluation.ap import GroundTruth, Predictions
 
 _MAX_SHOWN = 60
@@ -42,23 +43,14 @@ def _fail(path: str | os.PathLike, where: str, what: str) -> EvaluationInputErro
 
 
 def _read_json(path: str | os.PathLike) -> Any:
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as err:
-        raise _fail(path, "", f"cannot read file ({err.strerror or err})") from err
-    try:
-        # utf-8-sig: a leading byte-order mark is harmless, so accept it.
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise _fail(path, "", f"not valid UTF-8 (byte {err.start})") from err
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise _fail(
-            path, "", f"malformed JSON at line {err.lineno} column {err.colno}: {err.msg}"
-        ) from err
-    except RecursionError as err:
-        raise _fail(path, "", "malformed JSON: nested too deeply") from err
+    return read_json(path, _OneLineError)
+
+
+class _OneLineError(EvaluationInputError):
+    """Error of the shared reader, with the line breaks of system messages folded."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message.replace("\r", " ").replace("\n", " "))
 
 
 def _is_number(value: Any) -> bool:
@@ -117,12 +109,7 @@ def load_ground_truth(path: str | os.PathLike, subset: str | None = None) -> Gro
     Raises:
         EvaluationInputError: unreadable or malformed file, or no video in ``subset``.
     """
-    data = _read_json(path)
-    if not isinstance(data, dict) or "database" not in data:
-        raise _fail(path, "", "not a ground-truth file: no top-level 'database' object")
-    database = data["database"]
-    if not isinstance(database, dict):
-        raise _fail(path, "'database'", f"must be an object of videos, got {_show(database)}")
+    _, database = read_database(path, _OneLineError)
 
     video_ids: list[str] = []
     rows: list[tuple[int, str, float, float]] = []

@@ -8,22 +8,20 @@ processes), so ground truth and detections gathered from every rank reach one
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from logo_tal.detections import Detections
 from logo_tal.evaluation.ap import (
     DetectionReport,
     GroundTruth,
     Predictions,
     evaluate_detections,
 )
-
-if TYPE_CHECKING:
-    from logo_tal.models.outputs import Detections
+from logo_tal.protocol import MAP_AVG, map_key
 
 
 def _cat(state: list[torch.Tensor] | torch.Tensor, width: int | None = None) -> np.ndarray:
@@ -55,7 +53,7 @@ class DetectionMAP(Metric):
     ``num_classes``.
 
     Args:
-        tiou_thresholds: thresholds, e.g. ``ap.THUMOS_TIOU_THRESHOLDS``; keys of :meth:`compute`
+        tiou_thresholds: thresholds, e.g. ``ap.THUMOS_TIOU``; keys of :meth:`compute`
             are ``mAP@{t:g}``.
         num_classes: size of the label space; labels outside ``[0, num_classes)`` are ignored.
         class_names: optional names for ``last_report`` tables (default: the indices).
@@ -195,8 +193,8 @@ class DetectionMAP(Metric):
         report = evaluate_detections(ground_truth, predictions, self.tiou_thresholds)
         self.last_report = report
         out = {
-            f"mAP@{t:g}": torch.tensor(float(m), dtype=torch.float64)
+            map_key(t): torch.tensor(float(m), dtype=torch.float64)
             for t, m in zip(self.tiou_thresholds, report.mAP, strict=True)
         }
-        out["mAP_avg"] = torch.tensor(report.average_mAP, dtype=torch.float64)
+        out[MAP_AVG] = torch.tensor(report.average_mAP, dtype=torch.float64)
         return out

@@ -6,16 +6,14 @@ import torch
 from torch import nn
 
 from logo_tal.models.outputs import DetectorOutput
-from logo_tal.models.pyramid import PyramidSpec
-
-HParam = int | float | bool | str | None
+from logo_tal.pyramid import PyramidSpec
 
 
 class Detector(nn.Module):
     """Single-stage anchor-free detector over a feature pyramid.
 
     ``forward`` returns raw per-level outputs only; assignment, losses and decoding to
-    seconds live in their own modules (style.md rule 1). It never branches on
+    seconds live in their own modules (docs/design.md). It never branches on
     ``self.training`` (dropout-like layers inside still follow train/eval mode).
 
     Args:
@@ -24,15 +22,9 @@ class Detector(nn.Module):
         head: regression head ``(feats, masks) -> list[L] of (B, T_l, K, 2)``.
         cls_head: classification head ``(feats, masks) -> list[L] of (B, T_l, C)``.
         neck: optional ``(feats, masks) -> (feats, masks)`` between encoder and heads.
-        num_levels: L, the only pyramid knob (DESIGN principle 5).
-        input_noise: std of the Gaussian noise the LightningModule adds to training inputs
-            (TriDet: 0.0005 THUMOS, 0.5 ANet); stored here, applied there.
+        num_levels: L, the only pyramid knob (docs/decisions.md, "Derive, don't repeat").
         input_dim: expected C of the input features, checked in ``forward`` when given.
-        num_classes: C of the classification head, recorded for the training code.
-        **hparams: scalar hyper-parameters that the model config declares once at top level
-            and interpolates into the sub-module configs (``embed_dim``, ``num_bins``...).
-            Hydra passes every key of ``cfg.model`` to this constructor, so they arrive here;
-            they are recorded in ``self.hparams`` for logging and otherwise unused.
+        num_classes: C of the classification head.
     """
 
     def __init__(
@@ -42,18 +34,10 @@ class Detector(nn.Module):
         cls_head: nn.Module,
         neck: nn.Module | None = None,
         num_levels: int = 6,
-        input_noise: float = 0.0,
         input_dim: int | None = None,
         num_classes: int | None = None,
-        **hparams: HParam,
     ) -> None:
         super().__init__()
-        for key, value in hparams.items():
-            if not isinstance(value, HParam.__args__):  # type: ignore[attr-defined]
-                raise TypeError(
-                    f"Detector got {key}={value!r}: extra model keys must be scalar "
-                    "hyper-parameters (modules go to encoder/head/cls_head/neck)"
-                )
         self.spec = PyramidSpec(num_levels)
         enc_levels = getattr(encoder, "num_levels", num_levels)
         if enc_levels != num_levels:
@@ -62,10 +46,8 @@ class Detector(nn.Module):
         self.neck = neck
         self.cls_head = cls_head
         self.head = head
-        self.input_noise = float(input_noise)
         self.input_dim = input_dim
         self.num_classes = num_classes
-        self.hparams = dict(hparams)
 
     @property
     def num_levels(self) -> int:
@@ -90,12 +72,7 @@ class Detector(nn.Module):
         if feats.ndim != 3:
             raise ValueError(f"expected features (B, C, T), got shape {tuple(feats.shape)}")
         b, c, t = feats.shape
-        if t % self.divisor:
-            raise ValueError(
-                f"sequence length {t} is not a multiple of {self.divisor}, the stride of the "
-                f"coarsest of {self.num_levels} levels; pad the batch to a multiple of "
-                f"Detector.divisor"
-            )
+        self.spec.check_length(t, "padded sequence length")
         if self.input_dim is not None and c != self.input_dim:
             raise ValueError(f"features have {c} channels, the model expects {self.input_dim}")
         if mask.shape != (b, t) or mask.dtype != torch.bool:

@@ -1,6 +1,8 @@
-"""AdamW parameter groups: which parameters get weight decay (notes/ancestors.md 3.3)."""
+"""AdamW parameter groups and the learning-rate schedule (docs/decisions.md, "Training recipe")."""
 
 from __future__ import annotations
+
+import math
 
 from torch import nn
 
@@ -53,3 +55,34 @@ def param_groups(
         {"params": decay, "names": decay_names, "weight_decay": float(weight_decay)},
         {"params": other, "names": other_names, "weight_decay": 0.0},
     ]
+
+
+class WarmupCosine:
+    """Per-step LR factor: linear warm-up from 0, then cosine to ``eta_min``.
+
+    docs/decisions.md, "Training recipe".
+
+    ``lr(0) = 0``; ``lr(s) = base * s / (W - 1)`` for ``0 < s < W`` (base is reached at ``W - 1``);
+    ``lr(s) = eta_min + (base - eta_min) * (1 + cos(pi * (s - W) / (M - W))) / 2`` for ``s >= W``.
+    A class (not a closure) so that ``LambdaLR.state_dict`` saves it and DDP-spawn can pickle it.
+
+    Args:
+        warmup_steps: W.
+        total_steps: M, the number of optimiser steps of the whole run.
+        eta_min_ratio: ``eta_min / base``.
+    """
+
+    def __init__(self, warmup_steps: int, total_steps: int, eta_min_ratio: float = 0.0) -> None:
+        self.warmup_steps = max(int(warmup_steps), 0)
+        self.total_steps = max(int(total_steps), 1)
+        self.eta_min_ratio = float(eta_min_ratio)
+
+    def __call__(self, step: int) -> float:
+        w = self.warmup_steps
+        if step < w:
+            return step / (w - 1) if w > 1 else 1.0
+        span = max(self.total_steps - w, 1)
+        progress = min(max(step - w, 0) / span, 1.0)
+        return self.eta_min_ratio + (1.0 - self.eta_min_ratio) * 0.5 * (
+            1.0 + math.cos(math.pi * progress)
+        )

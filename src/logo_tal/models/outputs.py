@@ -62,16 +62,3 @@ class FlatOutput:
     points: torch.Tensor
     point_strides: torch.Tensor
     level_sizes: list[int]
-
-
-@dataclass
-class Detections:
-    """Final detections of one video, in seconds: segments (N, 2), scores (N,), labels (N,)
-    int64 class indices, sorted by descending score."""
-
-    segments: torch.Tensor
-    scores: torch.Tensor
-    labels: torch.Tensor
-
-    def __len__(self) -> int:
-        return int(self.scores.shape[0])

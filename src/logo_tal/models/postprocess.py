@@ -1,6 +1,6 @@
 """Inference: decode per-level outputs into segments, Soft-NMS, grid -> seconds.
 
-Follows notes/ancestors.md section 4 (ActionFormer / TriDet ``inference_single_video`` and
+Follows docs/decisions.md, "Inference" (ActionFormer / TriDet ``inference_single_video`` and
 ``batched_nms``) without their compiled extension.
 
 Soft-NMS here is exact greedy Soft-NMS computed in *rounds* instead of one selection at a time.
@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import torch
 
+from logo_tal.detections import Detections
 from logo_tal.grid import FeatureGrid
-from logo_tal.models.outputs import Detections, DetectorOutput
+from logo_tal.models.outputs import DetectorOutput
 
 # Added to segment lengths in the IoU of the AF/TD C++ NMS (nms_cpu.cpp); kept for identical
 # decays on zero-length segments.
@@ -472,38 +473,8 @@ class PostProcessor:
         return segs[order], scores[order], labels[order]
 
 
-def fuse_external_scores(
-    dets: Detections, video_scores: torch.Tensor, topk: int = 2, max_dets: int = 200
-) -> Detections:
-    """ActivityNet fusion with a video-level classifier (notes/ancestors.md 1.7).
-
-    Keeps the ``max_dets`` best class-agnostic detections and emits each once per top-``topk``
-    video class, with score ``sqrt(p_class * s_det)`` and that class's index as label.
-
-    Args:
-        dets: class-agnostic detections of one video.
-        video_scores: (C_ext,) classifier probabilities of the video (CUHK file order).
-        topk: classes per video (2).
-        max_dets: detections kept before fusion (200).
-
-    Returns:
-        Detections with up to ``max_dets * topk`` rows, sorted by descending fused score.
-    """
-    video_scores = torch.as_tensor(video_scores, dtype=torch.float32).flatten()
-    order = torch.argsort(dets.scores, descending=True, stable=True)[:max_dets]
-    segs, scores = dets.segments[order], dets.scores[order].float()
-    k = min(int(topk), video_scores.numel())
-    class_prob, class_idx = video_scores.topk(k)
-    fused = torch.sqrt((scores[:, None] * class_prob[None, :]).clamp(min=0)).flatten()
-    new_segs = segs[:, None, :].expand(-1, k, -1).reshape(-1, 2)
-    new_labels = class_idx[None, :].expand(scores.shape[0], -1).flatten()
-    resort = torch.argsort(fused, descending=True, stable=True)
-    return Detections(segments=new_segs[resort], scores=fused[resort], labels=new_labels[resort])
-
-
 __all__ = [
     "PostProcessor",
-    "fuse_external_scores",
     "nms",
     "segment_voting",
     "soft_nms",

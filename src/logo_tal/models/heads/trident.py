@@ -1,7 +1,7 @@
-"""TriDet's Trident regression head (paper Table 4 row 2; ancestors.md 2.9, G7, G14).
+"""TriDet's Trident regression head (paper Table 4 row 2; docs/decisions.md, "Heads").
 
-Also the base class of :class:`~logo_tal.models.heads.clff.CLFFRegHead`, which only changes
-what the centre-offset branch sees.
+With a ``centre_fusion`` part (:class:`~logo_tal.models.heads.clff.CrossLevelFusion`) it is the
+paper's CLFF head: the fusion changes only what the centre-offset branch sees.
 """
 
 from __future__ import annotations
@@ -111,6 +111,8 @@ class TridentRegHead(nn.Module):
         boundary_prior: prior probability of the boundary logits' final bias (0.01 -> -4.595).
         kernel_size: temporal kernel of the centre branch (3).
         num_layers: conv layers per branch (3).
+        centre_fusion: ``(feats, masks) -> feats`` applied to the centre branch's input (CLFF);
+            None feeds every level its own features (TriDet).
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class TridentRegHead(nn.Module):
         boundary_prior: float = 0.01,
         kernel_size: int = 3,
         num_layers: int = 3,
+        centre_fusion: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if boundary_init not in ("paper", "default"):
@@ -134,6 +137,9 @@ class TridentRegHead(nn.Module):
         self.num_classes = num_classes
         self.num_levels = num_levels
         self.num_bins = num_bins
+        # First, so that the fusion weights lead the parameter order (as 0-d parameters of the
+        # head did): the optimiser and the gradient-norm clipping see the same sequence.
+        self.centre_fusion = centre_fusion
         self.start = ConvStack(in_dim, head_dim, num_classes, boundary_kernel, num_layers)
         self.end = ConvStack(in_dim, head_dim, num_classes, boundary_kernel, num_layers)
         self.centre = ConvStack(in_dim, head_dim, 2 * (num_bins + 1), kernel_size, num_layers)
@@ -144,20 +150,6 @@ class TridentRegHead(nn.Module):
                     nn.init.normal_(conv.weight, std=PAPER_BOUNDARY_STD)
             nn.init.constant_(stack.final.bias, prior_bias(boundary_prior))
 
-    def centre_inputs(
-        self, feats: list[torch.Tensor], masks: list[torch.Tensor]
-    ) -> list[torch.Tensor]:
-        """Features the centre-offset branch sees: the level's own features here.
-
-        Args:
-            feats: list[L] of (B, D, T_l), zero on padding.
-            masks: list[L] of (B, T_l) bool.
-
-        Returns:
-            list[L] of (B, D, T_l).
-        """
-        return feats
-
     def forward(self, feats: list[torch.Tensor], masks: list[torch.Tensor]) -> list[torch.Tensor]:
         """Args: feats list[L] of (B, D, T_l) zero on padding; masks list[L] of (B, T_l) bool.
 
@@ -167,7 +159,7 @@ class TridentRegHead(nn.Module):
         """
         if len(feats) != self.num_levels:
             raise ValueError(f"head built for {self.num_levels} levels, got {len(feats)}")
-        ctr_feats = self.centre_inputs(feats, masks)
+        ctr_feats = feats if self.centre_fusion is None else self.centre_fusion(feats, masks)
         out = []
         for x, xc, m, scale in zip(feats, ctr_feats, masks, self.scales, strict=True):
             detached = x.detach()

@@ -1,4 +1,4 @@
-"""Video-level classifier scores for ActivityNet score fusion (notes/ancestors.md 1.7).
+"""Video-level classifier scores for ActivityNet score fusion (docs/decisions.md, "Score fusion").
 
 The file format is the one ActionFormer / TriDet read (``cuhk_val_simp_share.json``)::
 
@@ -7,7 +7,7 @@ The file format is the one ActionFormer / TriDet read (``cuhk_val_simp_share.jso
 Classes are mapped to the dataset's classes **by name**, never by position: the ancestors index
 the score vector with the dataset's label ids and silently rely on both orders agreeing.
 
-Policies (DESIGN principle 10, users.md row 7):
+Policies (docs/decisions.md, "Bad input" and "Score fusion"):
 
 * the file's class list must be the annotation's class list as a set: a class on one side only
   is an error (a file class the dataset lacks would silently change the top-k choice);
@@ -19,12 +19,13 @@ Policies (DESIGN principle 10, users.md row 7):
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from logo_tal.anet_json import read_json
 
 
 class MissingScoresError(KeyError):
@@ -51,10 +52,7 @@ class ExternalScores:
     def __init__(self, path: str | Path, class_names: Sequence[str]) -> None:
         self.path = Path(path)
         check_score_file(self.path)
-        try:
-            raw = json.loads(self.path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{self.path}: not valid JSON ({err})") from err
+        raw = read_json(self.path)
         if not isinstance(raw, dict) or "results" not in raw or "class" not in raw:
             raise ValueError(
                 f"{self.path}: expected an object with keys 'results' and 'class', "
@@ -138,7 +136,7 @@ def check_score_file(path: str | Path | None) -> Path:
     """Fail early, with a clear message, when fusion is on but the score file is absent.
 
     Args:
-        path: the configured ``module.fusion_file``.
+        path: the configured ``data.fusion.scores_file``.
 
     Returns:
         The path.
@@ -148,105 +146,16 @@ def check_score_file(path: str | Path | None) -> Path:
     """
     if path is None or str(path) == "":
         raise FileNotFoundError(
-            "module.fusion=external needs module.fusion_file: a JSON of video-level class scores "
+            "data.fusion needs scores_file: a JSON of video-level class scores "
             '{"results": {video_id: [C floats]}, "class": [names]} (ActionFormer/TriDet use '
-            "cuhk_val_simp_share.json). Set module.fusion=none to evaluate without fusion."
+            "cuhk_val_simp_share.json). Set data.fusion=null to evaluate without fusion."
         )
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"module.fusion_file={path} does not exist. It must hold video-level class scores "
-            '{"results": {video_id: [C floats]}, "class": [names]}; generate a stand-in with '
-            "`python -m logo_tal.utils.fusion OUT.json --annotations ANNOTATIONS.json`, "
-            "or set module.fusion=none."
+            f"data.fusion.scores_file={path} does not exist. It must hold video-level class "
+            'scores {"results": {video_id: [C floats]}, "class": [names]}; a stand-in for fake '
+            "data: `python scripts/make_layout.py --out DIR --dataset anet`; or set "
+            "data.fusion=null."
         )
     return path
-
-
-def write_synthetic_scores(
-    path: str | Path,
-    video_labels: Mapping[str, Sequence[str]],
-    class_names: Sequence[str],
-    accuracy: float = 0.8,
-    seed: int = 0,
-) -> Path:
-    """Write a stand-in classifier file in the CUHK format, for tests and synthetic runs.
-
-    Each video's true classes get a high score with probability ``accuracy`` (else a random
-    class is boosted instead); the rest is a softmax of Gaussian noise. The class list is written
-    in reversed order so that anything that maps classes by position instead of by name breaks.
-
-    Args:
-        path: where to write the JSON.
-        video_labels: video id -> names of the classes it contains.
-        class_names: all class names.
-        accuracy: chance that a video's true classes are the boosted ones.
-        seed: random seed.
-
-    Returns:
-        The path written.
-    """
-    rng = np.random.default_rng(seed)
-    names = list(class_names)[::-1]
-    index = {name: i for i, name in enumerate(names)}
-    results = {}
-    for video, labels in video_labels.items():
-        logits = rng.normal(0.0, 1.0, size=len(names))
-        targets = [index[name] for name in labels if name in index]
-        if not targets or rng.random() > accuracy:
-            targets = [int(rng.integers(len(names)))]
-        logits[targets] += 6.0
-        probs = np.exp(logits - logits.max())
-        results[str(video)] = (probs / probs.sum()).round(6).tolist()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"results": results, "class": names}))
-    return out
-
-
-def video_labels_from_annotations(
-    path: str | Path, subsets: Sequence[str] | None = None
-) -> tuple[dict[str, list[str]], list[str]]:
-    """Video -> class names from an ActivityNet-style annotation JSON.
-
-    Args:
-        path: ``{"classes"?, "database": {video: {"subset", "annotations": [{"label"}]}}}``.
-        subsets: keep only the videos of these subsets (case-insensitive); all when None.
-
-    Returns:
-        (video id -> sorted unique labels, sorted class names). The classes are those of the
-        whole file (its ``classes`` list, else every label of every subset), because a score
-        file must cover the dataset's vocabulary even when it scores only the validation videos.
-    """
-    data = json.loads(Path(path).read_text())
-    database = data["database"]
-    wanted = None if subsets is None else {s.lower() for s in subsets}
-    videos: dict[str, list[str]] = {}
-    classes: set[str] = {str(c) for c in data.get("classes") or []}
-    for video, entry in database.items():
-        labels = sorted({str(a["label"]) for a in entry.get("annotations", [])})
-        classes.update(labels)
-        if wanted is not None and str(entry.get("subset", "")).lower() not in wanted:
-            continue
-        videos[str(video)] = labels
-    return videos, sorted(classes)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """CLI: write a synthetic CUHK-format score file for the videos of an annotation file."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("out", help="output JSON path")
-    parser.add_argument("--annotations", required=True, help="ActivityNet-style annotation JSON")
-    parser.add_argument("--subset", action="append", help="subset(s) to include (default: all)")
-    parser.add_argument("--accuracy", type=float, default=0.8)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    videos, classes = video_labels_from_annotations(args.annotations, args.subset)
-    write_synthetic_scores(args.out, videos, classes, args.accuracy, args.seed)
-    print(f"wrote scores for {len(videos)} videos x {len(classes)} classes to {args.out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,9 @@
-"""Everything derived from the one pyramid knob, ``num_levels`` (DESIGN principle 5)."""
+"""Everything derived from the one pyramid knob, ``num_levels``.
+
+docs/decisions.md, "Derive, don't repeat".
+
+A bottom-layer module: the data (padding) and the model (levels, ranges) both derive from it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import torch
 # Largest regression distance of the last level, in grid units (ActionFormer / TriDet configs).
 UNBOUNDED = 10000.0
 # Level 0 regresses distances in [0, 4]; level l >= 1 in [2^(l+1), 2^(l+2)]
-# (ActionFormer regression_range for 6 levels; notes/ancestors.md G10 for 3..7 levels).
+# (ActionFormer regression_range for 6 levels; docs/decisions.md, "pyramid levels 3..7").
 FIRST_LEVEL_MAX = 4.0
 
 
@@ -45,12 +50,23 @@ class PyramidSpec:
         """Sequence lengths fed to the detector must be a multiple of this."""
         return self.strides[-1]
 
-    def level_lengths(self, length: int) -> list[int]:
+    def check_length(self, length: int, name: str = "sequence length") -> None:
+        """The one check that a padded length fits the pyramid.
+
+        Raises:
+            ValueError: ``length`` is not a multiple of :attr:`divisor`; the message names
+                ``name`` and the nearest valid lengths.
+        """
         if length % self.divisor:
+            lower = length // self.divisor * self.divisor
             raise ValueError(
-                f"sequence length {length} is not a multiple of {self.divisor} "
-                f"(required by num_levels={self.num_levels})"
+                f"{name}={length} is not a multiple of {self.divisor} = 2**(num_levels-1) "
+                f"(num_levels={self.num_levels}); use {lower or self.divisor} or "
+                f"{lower + self.divisor}"
             )
+
+    def level_lengths(self, length: int) -> list[int]:
+        self.check_length(length)
         return [length // s for s in self.strides]
 
     def points(self, length: int, device=None) -> list[torch.Tensor]:

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from logo_tal.protocol import map_key, threshold_key
+
 METRICS_FILE = "metrics.json"
 DETECTIONS_FILE = "detections.json"
 PER_CLASS_FILE = "per_class_ap.csv"
@@ -33,11 +35,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def threshold_key(t: float) -> str:
-    """``0.5`` -> ``"0.5"``, ``0.55`` -> ``"0.55"``: the suffix of ``mAP@t`` keys."""
-    return f"{float(t):g}"
-
-
 def report_to_dict(report: Any) -> dict[str, Any]:
     """Flatten a ``DetectionReport`` (or a dict with the same fields) into JSON values.
 
@@ -54,7 +51,7 @@ def report_to_dict(report: Any) -> dict[str, Any]:
         "average_mAP": fields.get("average_mAP"),
     }
     for t, v in zip(thresholds, mAP, strict=False):
-        out[f"mAP@{threshold_key(t)}"] = v
+        out[map_key(t)] = v
     for key, value in fields.items():
         if key in out or key in PER_CLASS_FIELDS or key == "score_histogram":
             continue
@@ -175,3 +172,63 @@ def print_map_table(report: Any, title: str = "mAP (%)", per_class: bool = False
             count = "" if row[1] is None else str(row[1])
             classes.add_row(str(row[0]), count, *[_percent(v) for v in row[2:]])
         console.print(classes)
+
+
+class ResultsWriter:
+    """Writes what an evaluated split leaves behind: ``metrics.json``, the detections JSON and
+    ``per_class_ap.csv``, and prints the mAP table.
+
+    The LightningModule hands it the results of a test epoch explicitly (on global rank zero,
+    after the metric gathered every rank's detections), so it works the same in one process and
+    under DDP-spawn, where the launching process never sees the worker's module.
+
+    Args:
+        output_dir: the run directory.
+        split: name recorded in metrics.json (the data split that was tested).
+        extra: more keys for metrics.json (e.g. the checkpoint evaluated).
+        print_table: print the mAP table with rich.
+        detections_file: file name of the detections JSON.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | Path,
+        split: str = "test",
+        extra: Mapping[str, Any] | None = None,
+        print_table: bool = True,
+        detections_file: str = DETECTIONS_FILE,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.split = split
+        self.extra = dict(extra or {})
+        self.print_table = print_table
+        self.detections_file = detections_file
+        self.written: list[Path] = []
+
+    def write(
+        self,
+        report: Any,
+        detections: Mapping[str, Sequence[Mapping[str, Any]]],
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[Path]:
+        """Write the three files and return their paths.
+
+        Args:
+            report: the metric's ``DetectionReport``.
+            detections: video id -> ActivityNet result entries.
+            extra: per-call keys for metrics.json (epoch, global step, fusion).
+        """
+        info = {"split": self.split, **dict(extra or {}), **self.extra}
+        self.written = [
+            write_metrics(self.output_dir, report, info),
+            write_detections(
+                self.output_dir,
+                detections,
+                name=self.detections_file,
+                extra={"external_data": {"fusion": info.get("fusion", "none")}},
+            ),
+            write_per_class(self.output_dir, report),
+        ]
+        if self.print_table:
+            print_map_table(report, title=f"{self.split} mAP (%)")
+        return self.written

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from logo_tal.models.pyramid import PyramidSpec
+from logo_tal.pyramid import PyramidSpec
 
 
 def test_six_levels_match_actionformer():

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-CHECKPOINT_KEY = "logo_tal"
+from logo_tal.lit_module import CHECKPOINT_KEY, TALLitModule
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -74,25 +74,18 @@ def stored_config(
     return cfg
 
 
-def build_module(cfg: DictConfig, checkpoint: dict[str, Any] | None = None, **module_overrides):
-    """Instantiate detector + LightningModule from a run config and load the checkpoint weights.
+def stored_class_names(checkpoint: dict[str, Any]) -> list[str] | None:
+    """The evaluation vocabulary the checkpoint's run used (detection labels)."""
+    names = checkpoint[CHECKPOINT_KEY].get("class_names")
+    return list(names) if names else None
+
+
+def load_weights(module: TALLitModule, checkpoint: dict[str, Any]) -> TALLitModule:
+    """Load the checkpoint's weights and run record into ``module``; return it in eval mode.
 
     The checkpoint's ``state_dict`` holds the EMA weights when EMA was on (Lightning's
     ``EMAWeightAveraging`` stores the average there), i.e. the weights that were tested.
-
-    Args:
-        cfg: a resolved run config (``model`` and ``module`` nodes).
-        checkpoint: from :func:`load_checkpoint`, or None for fresh weights.
-        **module_overrides: keyword arguments for the module constructor (e.g. ``fusion``).
-
-    Returns:
-        The ``TALLitModule`` in eval mode.
     """
-    import hydra
-
-    detector = hydra.utils.instantiate(cfg.model)
-    module = hydra.utils.instantiate(cfg.module, detector=detector, **module_overrides)
-    if checkpoint is not None:
-        module.load_state_dict(checkpoint["state_dict"])
-        module.on_load_checkpoint(checkpoint)
+    module.load_state_dict(checkpoint["state_dict"])
+    module.on_load_checkpoint(checkpoint)
     return module.eval()

@@ -1,0 +1,63 @@
+"""Build a run's parts from its config, in the one order every entry point uses.
+
+detector -> datamodule (padded for the detector's pyramid) -> LightningModule (given the
+dataset's evaluation vocabulary, tIoU thresholds and score-fusion step). ``train``,
+``evaluate`` and ``predict`` call these; nothing reaches back through attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from logo_tal.data.datamodule import TALDataModule
+from logo_tal.evaluation.report import ResultsWriter
+from logo_tal.lit_module import TALLitModule
+from logo_tal.models.detector import Detector
+from logo_tal.models.score_fusion import ScoreFusion
+
+
+def build_detector(cfg: DictConfig) -> Detector:
+    """The pure-PyTorch detector of ``cfg.model.detector``."""
+    return hydra.utils.instantiate(cfg.model.detector)
+
+
+def build_datamodule(cfg: DictConfig, detector: Detector, **overrides: Any) -> TALDataModule:
+    """The datamodule of ``cfg.data``, padding batches for ``detector``'s pyramid."""
+    # Through a partial: Hydra would turn the PyramidSpec dataclass into a config node.
+    make = hydra.utils.instantiate(cfg.data, _partial_=True, **overrides)
+    return make(pyramid=detector.spec)
+
+
+def fusion_step(datamodule: TALDataModule) -> ScoreFusion | None:
+    """The score-fusion post-processing step the dataset's protocol asks for, or None."""
+    if datamodule.fusion is None:
+        return None
+    return ScoreFusion(
+        datamodule.video_scores,
+        topk=datamodule.fusion["topk"],
+        max_dets=datamodule.fusion["max_dets"],
+    )
+
+
+def build_module(
+    cfg: DictConfig,
+    detector: Detector,
+    class_names: Sequence[str] | None,
+    tiou_thresholds: Sequence[float],
+    fusion: ScoreFusion | None = None,
+    writer: ResultsWriter | None = None,
+) -> TALLitModule:
+    """The LightningModule of ``cfg.module`` around ``detector``, with the evaluation protocol
+    passed in explicitly."""
+    return hydra.utils.instantiate(
+        cfg.module,
+        detector=detector,
+        class_names=list(class_names) if class_names else None,
+        tiou_thresholds=list(tiou_thresholds),
+        fusion=fusion,
+        writer=writer,
+    )
