@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 # Shared by both notebooks: figures are written as PNG and shown with IPython when present,
-# because logo_tal.utils.plot selects the Agg backend (no inline display).
+# because logo_tal.evaluation.plot selects the Agg backend (no inline display).
 SHOW = '''\
 def show(path):
     """Display a PNG inline under Jupyter; print its path elsewhere."""
@@ -79,8 +79,8 @@ from logo_tal.evaluation.ap import Predictions, evaluate_detections
 from logo_tal.protocol import THUMOS_TIOU
 from logo_tal.evaluation.errors import CATEGORIES, error_breakdown
 from logo_tal.evaluation.io import load_ground_truth, load_predictions
-from logo_tal.utils.plot import plot_timeline
-from logo_tal.utils.report import per_class_rows
+from logo_tal.evaluation.plot import plot_timeline
+from logo_tal.evaluation.report import per_class_rows
 
 run_dir = Path(RUN_DIR)
 fig_dir = Path(FIG_DIR) if FIG_DIR is not None else run_dir / "figures"

@@ -92,7 +92,7 @@ def build(encoder: str, head: str) -> nn.Module:
             ],
         )
     torch.manual_seed(0)
-    return instantiate(cfg.model)
+    return instantiate(cfg.model.detector)
 
 
 def make_inputs(batch: int, length: int = LENGTH) -> tuple[torch.Tensor, torch.Tensor]:

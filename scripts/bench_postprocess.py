@@ -20,7 +20,8 @@ import torch
 
 from logo_tal.grid import FeatureGrid
 from logo_tal.models.outputs import DetectorOutput
-from logo_tal.models.postprocess import PostProcessor, fuse_external_scores
+from logo_tal.models.postprocess import PostProcessor
+from logo_tal.models.score_fusion import fuse_external_scores
 
 
 def fake_output(

@@ -42,7 +42,7 @@ def build(encoder: str, head: str):
             ],
             return_hydra_config=False,
         )
-    detector = instantiate(cfg.model)
+    detector = instantiate(cfg.model.detector)
     assigner = instantiate(cfg.module.assigner)
     criterion = instantiate(cfg.module.criterion)
     post = instantiate(cfg.module.postprocess)

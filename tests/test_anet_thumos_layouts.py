@@ -10,25 +10,23 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from omegaconf import open_dict
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers.lit_config import (  # noqa: E402
+from helpers.lit_config import (
     compose_config,
-    one_torch_thread,  # noqa: E402,F401  (autouse fixture)
+    one_torch_thread,  # noqa: F401  (autouse fixture)
     path_overrides,
 )
-from logo_tal import score  # noqa: E402
-from logo_tal.data.datamodule import TALDataModule  # noqa: E402
-from logo_tal.data.feature_store import H5FeatureStore, NpyFeatureStore  # noqa: E402
-from logo_tal.data.synthetic import LAYOUTS, layout_main, write_layout  # noqa: E402
-from logo_tal.train import train  # noqa: E402
-from logo_tal.utils.fusion import ExternalScores, MissingScoresError  # noqa: E402
+from logo_tal import score
+from logo_tal.data.datamodule import TALDataModule
+from logo_tal.data.feature_store import H5FeatureStore, NpyFeatureStore
+from logo_tal.data.synthetic.layouts import LAYOUTS, layout_main, write_layout
+from logo_tal.data.video_scores import ExternalScores, MissingScoresError
+from logo_tal.train import train
 
 DIM = 32
 ANET_TIOU = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
@@ -118,21 +116,28 @@ def test_layout_script_prints_the_commands(tmp_path, capsys):
     )
 
 
-def test_datamodule_exposes_real_classes_when_class_agnostic(data_dir, tmp_path):
-    import hydra
+def test_datamodule_evaluates_real_classes_when_class_agnostic(data_dir, tmp_path):
+    from logo_tal.build import build_datamodule, build_detector
 
     cfg = _run_config(tmp_path, data_dir, ANET)
-    dm: TALDataModule = hydra.utils.instantiate(cfg.data)
+    dm: TALDataModule = build_datamodule(cfg, build_detector(cfg))
     assert dm.class_names == ["action"]
     assert len(dm.eval_class_names) == 6 and "Bathing dog" in dm.eval_class_names
-    gt = dm.eval_ground_truth("test")
-    assert set(gt) == set(dm.videos("test"))
-    labels = torch.cat([lab for _, lab in gt.values()])
-    assert labels.max() < 6 and len(set(labels.tolist())) > 1  # real classes, not all "action"
-    batch = next(iter(dm.test_dataloader()))
-    assert all((lab == 0).all() for lab in batch.gt_labels)  # the batches stay class-agnostic
-    for video, segs in zip(batch.video_ids, batch.gt_segments, strict=True):
-        assert torch.equal(gt[video][0], segs)
+    real = dm.eval_database.videos
+    dm.setup("test")
+    labels = []
+    for batch in dm.test_dataloader():
+        for video, segs, lab in zip(
+            batch.video_ids, batch.gt_segments, batch.gt_labels, strict=True
+        ):
+            # The evaluation ground truth carries the real classes, the targets stay "action".
+            assert segs.tolist() == real[video].gt_segments.tolist()
+            assert lab.tolist() == real[video].gt_labels.tolist()
+            labels += lab.tolist()
+        assert all((t == 0).all() for t in batch.labels)
+    assert max(labels) < 6 and len(set(labels)) > 1
+    unfused = build_datamodule(cfg, build_detector(cfg), fusion=None)
+    assert unfused.eval_class_names == ["action"]
 
 
 # ----------------------------------------------------------------------------- ActivityNet
@@ -182,7 +187,7 @@ def test_anet_fused_evaluation_matches_the_scorer(data_dir, tmp_path):
 
 
 def test_anet_without_fusion_is_class_agnostic(data_dir, tmp_path):
-    metrics, objects = train(_run_config(tmp_path, data_dir, ANET, "module.fusion=none"))
+    metrics, objects = train(_run_config(tmp_path, data_dir, ANET, "data.fusion=null"))
     assert objects["module"].class_names == ["action"]
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["fusion"] == "none" and 0.0 <= saved["average_mAP"] <= 1.0
@@ -218,11 +223,11 @@ def test_anet_hdf5_features(data_dir, tmp_path):
 
 def test_missing_fusion_file_fails_at_start_up(data_dir, tmp_path):
     missing = tmp_path / "cuhk_val_simp_share.json"
-    cfg = _run_config(tmp_path, data_dir, ANET, f"module.fusion_file={missing}")
+    cfg = _run_config(tmp_path, data_dir, ANET, f"data.fusion.scores_file={missing}")
     with pytest.raises(Exception, match="does not exist") as err:
         train(cfg)
     reason = [line for line in str(err.value).splitlines() if str(missing) in line]
-    assert len(reason) == 1 and "module.fusion=none" in reason[0]
+    assert len(reason) == 1 and "data.fusion=null" in reason[0]
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
@@ -232,7 +237,7 @@ def test_fusion_file_without_an_evaluated_video_fails_before_training(data_dir, 
     del scores["results"][dropped]
     path = tmp_path / "scores.json"
     path.write_text(json.dumps(scores))
-    cfg = _run_config(tmp_path, data_dir, ANET, f"module.fusion_file={path}")
+    cfg = _run_config(tmp_path, data_dir, ANET, f"data.fusion.scores_file={path}")
     with pytest.raises(MissingScoresError, match=f"{path}: no video-level scores for 1 of") as err:
         train(cfg)
     assert dropped in str(err.value)
@@ -244,7 +249,7 @@ def test_fusion_classes_must_match_the_annotation_classes(data_dir, tmp_path):
     scores["class"][0] = "Not an ActivityNet class"
     path = tmp_path / "scores.json"
     path.write_text(json.dumps(scores))
-    cfg = _run_config(tmp_path, data_dir, ANET, f"module.fusion_file={path}")
+    cfg = _run_config(tmp_path, data_dir, ANET, f"data.fusion.scores_file={path}")
     with pytest.raises(ValueError, match=f"{path}: 1 dataset classes have no score"):
         train(cfg)
     # A file class the annotations lack would change which classes are the top 2.

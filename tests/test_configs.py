@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
@@ -12,8 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers.lit_config import (  # noqa: E402
+from helpers.lit_config import (
     CONF_DIR,
     TINY,
     compose_config,
@@ -21,10 +19,11 @@ from helpers.lit_config import (  # noqa: E402
     path_overrides,
     tiny_train_config,
 )
-from logo_tal.lit_module import TALLitModule  # noqa: E402
-from logo_tal.utils import resolvers  # noqa: E402,F401
-from logo_tal.utils.fusion import write_synthetic_scores  # noqa: E402
-from logo_tal.utils.validate import ConfigError, validate_config  # noqa: E402
+from logo_tal.build import build_datamodule, build_detector, build_module
+from logo_tal.config_checks import ConfigError, validate_config
+from logo_tal.data.synthetic.layouts import write_synthetic_scores
+from logo_tal.lit_module import TALLitModule
+from logo_tal.utils import resolvers
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 SWEEPS = sorted(p.stem for p in (CONF_DIR / "sweep").glob("*.yaml"))
@@ -39,8 +38,8 @@ def _score_file(tmp_path: Path) -> Path:
 
 
 def _build(cfg):
-    detector = hydra.utils.instantiate(cfg.model)
-    module = hydra.utils.instantiate(cfg.module, detector=detector)
+    detector = build_detector(cfg)
+    module = build_module(cfg, detector, None, cfg.data.tiou_thresholds)
     return detector, module
 
 
@@ -58,13 +57,14 @@ def test_experiment_composes_and_instantiates(experiment, tmp_path):
     overrides = [f"experiment={experiment}", *path_overrides(tmp_path)]
     if experiment == "anet":
         # The real CUHK file is not shipped; the stand-in proves the wiring.
-        overrides.append(f"module.fusion_file={_score_file(tmp_path)}")
+        overrides.append(f"data.fusion.scores_file={_score_file(tmp_path)}")
     cfg = compose_config("train", overrides)
     validate_config(cfg)
     OmegaConf.resolve(cfg)  # every interpolation resolves
-    datamodule = hydra.utils.instantiate(cfg.data)  # no file is read before prepare/setup
-    assert datamodule.input_dim == cfg.model.input_dim
     detector, module = _build(cfg)
+    datamodule = build_datamodule(cfg, detector)  # no file is read before prepare/setup
+    assert datamodule.input_dim == detector.input_dim
+    assert datamodule.pyramid == detector.spec
     assert isinstance(module, TALLitModule)
     assert module.detector is detector
     trainer = hydra.utils.instantiate(cfg.trainer, logger=False)
@@ -73,10 +73,8 @@ def test_experiment_composes_and_instantiates(experiment, tmp_path):
 
 def test_anet_experiment_fails_early_without_score_file(tmp_path):
     cfg = compose_config("train", ["experiment=anet", *path_overrides(tmp_path)])
-    detector = hydra.utils.instantiate(cfg.model)
-    # Hydra wraps the FileNotFoundError; its message must still say which key to set.
-    with pytest.raises(Exception, match="module.fusion_file=.*cuhk_val_simp_share.json"):
-        hydra.utils.instantiate(cfg.module, detector=detector)
+    with pytest.raises(ConfigError, match="data.fusion.scores_file=.*cuhk_val_simp_share.json"):
+        validate_config(cfg)
 
 
 def _sweep_values(spec: str) -> list[str]:
@@ -170,16 +168,16 @@ def test_eval_and_predict_configs_compose(name, tmp_path):
 
 def test_validate_config_messages(tmp_path):
     cfg = tiny_train_config(tmp_path, "data.max_seq_len=100")
-    with pytest.raises(ConfigError, match=r"data.max_seq_len=100 is not divisible by 2\*\*"):
+    with pytest.raises(ConfigError, match=r"data.max_seq_len=100 is not a multiple of 8 = 2\*\*"):
         validate_config(cfg)
     cfg = tiny_train_config(tmp_path, "data.max_seq_len=32", "model.num_levels=6")
     with pytest.raises(ConfigError, match="can never be assigned"):
         validate_config(cfg)
-    cfg = tiny_train_config(tmp_path, "module.tiou_thresholds=[0.5,1.5]")
+    cfg = tiny_train_config(tmp_path, "data.tiou_thresholds=[0.5,1.5]")
     with pytest.raises(ConfigError, match="outside"):
         validate_config(cfg)
-    cfg = tiny_train_config(tmp_path, "module.fusion=external", "module.fusion_file=/no/file.json")
-    with pytest.raises(ConfigError, match="module.fusion_file=/no/file.json does not exist"):
+    cfg = tiny_train_config(tmp_path, "data.fusion={scores_file:/no/file.json}")
+    with pytest.raises(ConfigError, match="data.fusion.scores_file=/no/file.json does not exist"):
         validate_config(cfg)
 
 

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch.multiprocessing as mp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers.dist_worker import gather_worker  # noqa: E402
 from helpers.lit_config import (
     one_torch_thread,  # noqa: E402,F401  (autouse fixture)

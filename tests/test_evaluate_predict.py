@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-import hydra
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers.lit_config import (  # noqa: E402
+from helpers.lit_config import (
     compose_config,
-    one_torch_thread,  # noqa: E402,F401  (autouse fixture)
+    one_torch_thread,  # noqa: F401  (autouse fixture)
     tiny_train_config,
 )
-from logo_tal.evaluate import evaluate  # noqa: E402
-from logo_tal.predict import predict  # noqa: E402
-from logo_tal.train import run_record, train  # noqa: E402
-from logo_tal.utils.checkpoint import load_checkpoint  # noqa: E402
+from logo_tal.build import build_detector, build_module
+from logo_tal.checkpoint import load_checkpoint
+from logo_tal.evaluate import evaluate
+from logo_tal.predict import predict
+from logo_tal.train import run_record, train
 
 CLIPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "i3d_clips"
 
@@ -66,8 +64,7 @@ def _checkpoint_2048(tmp_path: Path, class_names: list[str]) -> Path:
     cfg = tiny_train_config(
         tmp_path, "data.input_dim=2048", f"data.num_classes={len(class_names)}"
     )
-    detector = hydra.utils.instantiate(cfg.model)
-    module = hydra.utils.instantiate(cfg.module, detector=detector, class_names=class_names)
+    module = build_module(cfg, build_detector(cfg), class_names, cfg.data.tiou_thresholds)
     module.run_record = run_record(cfg, {"seed": cfg.seed})
     checkpoint = {"state_dict": module.state_dict()}
     module.on_save_checkpoint(checkpoint)

@@ -16,10 +16,10 @@ import matplotlib
 import numpy as np
 import pytest
 
-from logo_tal.data.synthetic import TEST_SUBSET, generate
+from logo_tal.data.synthetic.generator import TEST_SUBSET, generate
 from logo_tal.evaluation.ap import evaluate_detections
 from logo_tal.evaluation.io import load_ground_truth, load_predictions, write_results
-from logo_tal.utils.report import write_metrics
+from logo_tal.evaluation.report import write_metrics
 
 matplotlib.use("Agg")
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers.lit_config import (  # noqa: E402
     CONF_DIR,
     TINY,

@@ -59,10 +59,12 @@ class PyramidSpec:
         """
         if length % self.divisor:
             lower = length // self.divisor * self.divisor
+            nearest = " or ".join(
+                str(n) for n in sorted({lower or self.divisor, lower + self.divisor})
+            )
             raise ValueError(
                 f"{name}={length} is not a multiple of {self.divisor} = 2**(num_levels-1) "
-                f"(num_levels={self.num_levels}); use {lower or self.divisor} or "
-                f"{lower + self.divisor}"
+                f"(num_levels={self.num_levels}); use {nearest}"
             )
 
     def level_lengths(self, length: int) -> list[int]:

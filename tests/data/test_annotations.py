@@ -138,8 +138,8 @@ def test_duplicates_dropped_from_training_only(tmp_path, caplog):
 @pytest.mark.parametrize(
     "content, match",
     [
-        ("{not json", "not valid JSON"),
-        ('{"videos": {}}', "no 'database'"),
+        ("{not json", "malformed JSON at line 1 column 2"),
+        ('{"videos": {}}', "no top-level 'database' object"),
         (
             '{"database": {"v": {"subset": "a", "duration": 1, "fps": 1, "annotations": '
             '[{"segment": [0, 1], "label": "x", "label_id": 0}, '

@@ -9,13 +9,15 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from logo_tal.data.datamodule import TALDataModule
+from logo_tal.protocol import ANET_TIOU, THUMOS_TIOU
+from logo_tal.pyramid import PyramidSpec
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
 
 
 def _compose(name: str, data_dir: Path):
     cfg = OmegaConf.create(
-        {"paths": {"data_dir": str(data_dir)}, "model": {"num_levels": 6}, "seed": 3}
+        {"paths": {"data_dir": str(data_dir)}, "seed": 3}
     )
     cfg.data = OmegaConf.load(CONF / f"{name}.yaml")
     return cfg
@@ -24,11 +26,12 @@ def _compose(name: str, data_dir: Path):
 @pytest.mark.parametrize("name", ["thumos", "anet", "synthetic"])
 def test_config_instantiates(name, tmp_path):
     cfg = _compose(name, tmp_path)
-    dm = instantiate(cfg.data)
+    dm = instantiate(cfg.data, _partial_=True)(pyramid=PyramidSpec(6))
     assert isinstance(dm, TALDataModule)
-    assert dm.divisor == 32 and dm.seed == 3
-    assert dm.max_seq_len % dm.divisor == 0
+    assert dm.pyramid.divisor == 32 and dm.seed == 3
     assert Path(dm.annotation_file).is_relative_to(tmp_path)
+    assert dm.tiou_thresholds == list(ANET_TIOU if name == "anet" else THUMOS_TIOU)
+    assert (dm.fusion is not None) == (name == "anet")
 
 
 def test_contract_values(tmp_path):
@@ -47,7 +50,7 @@ def test_synthetic_config_generates_and_loads(tmp_path):
     cfg.data.input_dim = 32
     cfg.data.num_classes = 3
     cfg.data.max_seq_len = 128
-    dm = instantiate(cfg.data)
+    dm = instantiate(cfg.data, _partial_=True)(pyramid=PyramidSpec(4))
     dm.prepare_data()
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))

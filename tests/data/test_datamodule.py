@@ -12,6 +12,8 @@ import torch
 from logo_tal.data.batch import Batch
 from logo_tal.data.datamodule import TALDataModule
 from logo_tal.data.feature_store import MissingFeaturesError
+from logo_tal.grid import FeatureGrid
+from logo_tal.pyramid import PyramidSpec
 
 
 def _dm(root, features=None, **kw):
@@ -22,7 +24,7 @@ def _dm(root, features=None, **kw):
         feat_stride=4,
         num_frames=16,
         max_seq_len=128,
-        num_levels=4,
+        pyramid=PyramidSpec(4),
         num_classes=3,
         train_split="training",
         val_split="testing",
@@ -61,7 +63,7 @@ def test_eval_targets_match_annotations(tiny_npy):
     rec = ds.records[0]
     sample = ds[0]
     np.testing.assert_array_equal(sample.gt_segments.numpy(), rec.gt_segments)
-    grid = dm.grid(rec.video_id)
+    grid = FeatureGrid(rec.fps, 4, 16)
     np.testing.assert_allclose(
         grid.to_seconds(sample.segments.numpy().astype(np.float64)), rec.segments, atol=1e-4
     )
@@ -119,8 +121,12 @@ def test_skip_missing_warns_with_count(tiny_npy, tmp_path, caplog):
 
 
 def test_config_errors(tiny_npy):
-    with pytest.raises(ValueError, match="not a multiple"):
+    with pytest.raises(ValueError, match="data.max_seq_len=100 is not a multiple of 8"):
         _dm(tiny_npy, max_seq_len=100)
+    with pytest.raises(ValueError, match="pass pyramid=detector.spec"):
+        _dm(tiny_npy, pyramid=None).train_dataloader()
+    with pytest.raises(ValueError, match="data.fusion must be null or"):
+        _dm(tiny_npy, fusion={"file": "x.json"})
     with pytest.raises(ValueError, match="num_classes=5"):
         _ = _dm(tiny_npy, num_classes=5).class_names
     with pytest.raises(ValueError, match="no videos in subset 'validation'"):
@@ -151,8 +157,8 @@ def test_resize_mode(tiny_npy):
     b = next(iter(dm.test_dataloader()))
     assert b.feats.shape[-1] == 64 and b.masks.all()
     t = dm.store.length(b.video_ids[0])
-    assert b.feat_stride[0].item() == pytest.approx(((t - 1) * 4 + 16) / 64)
-    assert b.num_frames[0].item() == b.feat_stride[0].item()
+    assert b.grids[0].feat_stride == pytest.approx(((t - 1) * 4 + 16) / 64)
+    assert b.grids[0].num_frames == b.grids[0].feat_stride
 
 
 def test_generates_synthetic_when_missing(tmp_path):
@@ -161,3 +167,37 @@ def test_generates_synthetic_when_missing(tmp_path):
     dm.prepare_data()
     assert (root / "annotations.json").is_file()
     assert len(dm.videos("train")) == 6
+
+
+def test_predict_annotations_give_timing_and_ground_truth(tiny_npy):
+    dm = _dm(
+        tiny_npy,
+        predict_features=str(tiny_npy / "features" / "synth_testing_00006.npy"),
+        predict_fps=30.0,
+        predict_annotations=str(tiny_npy / "annotations.json"),
+    )
+    (record,) = dm.dataset("predict").records
+    annotated = dm.database.videos["synth_testing_00006"]
+    assert record.duration == annotated.duration and record.fps == annotated.fps
+    np.testing.assert_array_equal(record.gt_segments, annotated.gt_segments)
+    single = _dm(
+        tiny_npy,
+        predict_features=str(tiny_npy / "features" / "synth_testing_00006.npy"),
+        predict_fps=30.0,
+        predict_duration=12.5,
+    )
+    assert single.dataset("predict").records[0].duration == 12.5
+
+
+def test_evaluated_videos_need_video_scores(tiny_npy, tmp_path):
+    from logo_tal.data.synthetic.layouts import write_synthetic_scores
+    from logo_tal.data.video_scores import MissingScoresError
+
+    dm = _dm(tiny_npy)
+    names = dm.class_names
+    videos = {v: [names[0]] for v in dm.videos("test")[1:]}
+    path = write_synthetic_scores(tmp_path / "s.json", videos, names)
+    fused = _dm(tiny_npy, fusion={"scores_file": str(path)})
+    assert fused.eval_class_names == names and fused.fusion["topk"] == 2
+    with pytest.raises(MissingScoresError, match="no video-level scores for 1 of 4"):
+        fused.setup("test")

@@ -11,6 +11,7 @@ import pytest
 
 from logo_tal.data import synthetic
 from logo_tal.data.annotations import load_annotations
+from logo_tal.data.synthetic import __main__ as synthetic_cli
 from logo_tal.grid import FeatureGrid
 
 
@@ -96,7 +97,7 @@ def test_knobs_and_presets():
 
 def test_cli_h5(tmp_path):
     assert (
-        synthetic.main(
+        synthetic_cli.main(
             [
                 "--out",
                 str(tmp_path),

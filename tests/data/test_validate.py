@@ -97,7 +97,7 @@ def test_unreadable_exit_2(tmp_path, tiny_npy, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{oops")
     assert main(["--annotations", str(bad)]) == 2
-    assert "bad.json: not valid JSON" in capsys.readouterr().out
+    assert "bad.json: malformed JSON at line 1" in capsys.readouterr().out
     assert (
         main(
             [

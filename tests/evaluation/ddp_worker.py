@@ -11,8 +11,8 @@ import sys
 
 import torch
 
+from logo_tal.detections import Detections
 from logo_tal.evaluation.metric import DetectionMAP
-from logo_tal.models.outputs import Detections
 
 NUM_CLASSES = 4
 THRESHOLDS = (0.3, 0.5, 0.7)

@@ -144,7 +144,7 @@ def test_bad_ground_truth(tmp_path, content, expected):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(EvaluationInputError, match="cannot read file"):
+    with pytest.raises(EvaluationInputError, match="absent.json: file not found"):
         load_ground_truth(tmp_path / "absent.json")
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from logo_tal.detections import Detections
 from logo_tal.evaluation.io import detections_to_results, write_results
 from logo_tal.evaluation.metric import DetectionMAP
-from logo_tal.models.outputs import Detections
 from logo_tal.score import main as score_main
 
 WORKER = Path(__file__).with_name("ddp_worker.py")

@@ -10,26 +10,26 @@ import torch
 from logo_tal.models.blocks.logo import LoGoBlock
 from logo_tal.models.detector import Detector
 from logo_tal.models.encoder import PyramidEncoder
-from logo_tal.models.heads.clff import CLFFRegHead
+from logo_tal.models.heads.clff import CrossLevelFusion
 from logo_tal.models.heads.cls import ClsHead
+from logo_tal.models.heads.trident import TridentRegHead
 from logo_tal.models.neck import LayerNormNeck
 from logo_tal.models.outputs import DetectorOutput
 
 IN, D, C, L = 12, 16, 4, 4
 
 
-def make_detector(drop_path: float = 0.0, **hparams) -> Detector:
+def make_detector(drop_path: float = 0.0) -> Detector:
     torch.manual_seed(0)
     block = functools.partial(LoGoBlock, mlp_hidden=24, gn_groups=4)
     return Detector(
         encoder=PyramidEncoder(IN, D, L, block, drop_path=drop_path),
-        head=CLFFRegHead(D, D, C, L, num_bins=4),
+        head=TridentRegHead(D, D, C, L, num_bins=4, centre_fusion=CrossLevelFusion()),
         cls_head=ClsHead(D, D, C),
         neck=LayerNormNeck(D, L),
         num_levels=L,
         input_dim=IN,
         num_classes=C,
-        **hparams,
     )
 
 
@@ -56,7 +56,10 @@ def test_output_contract():
 
 def test_length_not_multiple_of_divisor_is_a_clear_error():
     det = make_detector()
-    with pytest.raises(ValueError, match="not a multiple of 8.*4 levels"):
+    with pytest.raises(
+        ValueError,
+        match="padded sequence length=60 is not a multiple of 8 .*num_levels=4.*use 56 or 64",
+    ):
         det(torch.randn(1, IN, 60), torch.ones(1, 60, dtype=torch.bool))
 
 
@@ -68,13 +71,6 @@ def test_bad_inputs_are_reported():
         det(torch.randn(1, IN, 64), torch.ones(1, 64))
     with pytest.raises(ValueError, match="encoder has 4 levels"):
         Detector(make_detector().encoder, None, None, num_levels=5)
-    with pytest.raises(TypeError, match="scalar"):
-        make_detector(embed_dim=[16])
-
-
-def test_hparams_are_recorded():
-    det = make_detector(embed_dim=16, num_bins=4)
-    assert det.hparams == {"embed_dim": 16, "num_bins": 4}
 
 
 def test_detector_padding_invariance():

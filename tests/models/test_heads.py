@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from logo_tal.models.heads import actionformer, clff, trident
+from logo_tal.models.heads import actionformer, trident
 from logo_tal.models.heads.actionformer import ActionFormerRegHead
 from logo_tal.models.heads.base import prior_bias
-from logo_tal.models.heads.clff import CLFFRegHead
+from logo_tal.models.heads.clff import CrossLevelFusion
 from logo_tal.models.heads.cls import ClsHead
 from logo_tal.models.heads.trident import TridentRegHead
 
@@ -21,7 +21,9 @@ HEADS = {
     "cls": lambda levels: ClsHead(D, H, C),
     "actionformer": lambda levels: ActionFormerRegHead(D, H, levels),
     "trident": lambda levels: TridentRegHead(D, H, C, levels, num_bins=BINS),
-    "clff": lambda levels: CLFFRegHead(D, H, C, levels, num_bins=BINS),
+    "clff": lambda levels: TridentRegHead(
+        D, H, C, levels, num_bins=BINS, centre_fusion=CrossLevelFusion()
+    ),
     "trident_default_init": lambda levels: TridentRegHead(
         D, H, C, levels, num_bins=BINS, boundary_init="default", boundary_kernel=5
     ),
@@ -159,12 +161,11 @@ def test_actionformer_encode_decode_roundtrip():
     assert torch.equal(actionformer.decode(actionformer.encode(d)), d)
 
 
-@pytest.mark.parametrize("module", [trident, clff])
-def test_trident_encode_decode_roundtrip(module):
+def test_trident_encode_decode_roundtrip():
     d = torch.cat([torch.rand(50, 2) * BINS, torch.tensor([[0.0, BINS], [BINS, 0.0], [1.0, 2.0]])])
-    left, right = module.encode(d, BINS)
+    left, right = trident.encode(d, BINS)
     assert left.shape == right.shape == (53, BINS + 1)
-    torch.testing.assert_close(module.decode(left, right), d, atol=1e-5, rtol=0)
+    torch.testing.assert_close(trident.decode(left, right), d, atol=1e-5, rtol=0)
 
 
 def test_boundary_init():
@@ -186,16 +187,16 @@ def test_cls_head_prior():
 
 
 def test_clff_fusion_formula():
-    head = make_head("clff", 3)
+    fusion = make_head("clff", 3).centre_fusion
     with torch.no_grad():
-        head.w1.fill_(2.0)
-        head.w2.fill_(-1.0)  # ReLU -> 0
+        fusion.w1.fill_(2.0)
+        fusion.w2.fill_(-1.0)  # ReLU -> 0
     feats, masks = make_pyramid([24], 24, 3)
-    w1, w2 = head.fusion_weights()
+    w1, w2 = fusion.weights()
     assert math.isclose(w1.item(), 2.0 / (2.0 + 1e-4), rel_tol=1e-6) and w2.item() == 0.0
     with torch.no_grad():
-        head.w2.fill_(3.0)
-    fused = head.centre_inputs(feats, masks)
+        fusion.w2.fill_(3.0)
+    fused = fusion(feats, masks)
     assert fused[0] is feats[0]  # the first level has no previous level
     w1, w2 = 2.0 / 5.0001, 3.0 / 5.0001
     for level in (1, 2):
@@ -205,12 +206,13 @@ def test_clff_fusion_formula():
 
 def test_clff_init_and_no_fusion_equals_trident():
     clff_head = make_head("clff", 4)
-    assert clff_head.w1.item() == clff_head.w2.item() == 1.0
-    assert clff_head.w1.ndim == 0  # 0-d: no weight decay in optim.param_groups
+    fusion = clff_head.centre_fusion
+    assert fusion.w1.item() == fusion.w2.item() == 1.0
+    assert fusion.w1.ndim == 0  # 0-d: no weight decay in optim.param_groups
     tri = make_head("trident", 4)
     tri.load_state_dict(clff_head.state_dict(), strict=False)
     with torch.no_grad():
-        clff_head.w2.fill_(-1.0)
+        fusion.w2.fill_(-1.0)
     feats, masks = make_pyramid([40, 33], 48, 4)
     with torch.no_grad():
         for a, b in zip(clff_head(feats, masks), tri(feats, masks), strict=True):

@@ -15,7 +15,8 @@ from hydra.utils import instantiate
 
 from logo_tal.models.blocks.logo import LoGoBlock
 from logo_tal.models.detector import Detector
-from logo_tal.models.heads.clff import CLFFRegHead
+from logo_tal.models.heads.clff import CrossLevelFusion
+from logo_tal.models.heads.trident import TridentRegHead
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 ENCODERS = sorted(p.stem for p in (CONF / "model" / "encoder").glob("*.yaml"))
@@ -26,9 +27,19 @@ THUMOS_DATA = ["+data.input_dim=2048", "+data.num_classes=20"]
 
 
 def compose_model(*overrides: str, data=("+data.input_dim=24", "+data.num_classes=5")):
-    """``cfg.model`` of an otherwise empty primary config, as the entry points would see it."""
+    """``cfg.model.detector`` of an otherwise empty primary config, as the entry points see it."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name=None, overrides=["+model=default", *data, *overrides])
+    return cfg.model.detector
+
+
+def compose_values(*overrides: str):
+    """The architecture values of ``cfg.model`` (not passed to the Detector)."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name=None,
+            overrides=["+model=default", "+data.input_dim=24", "+data.num_classes=5", *overrides],
+        )
     return cfg.model
 
 
@@ -45,9 +56,16 @@ def test_default_is_logo_with_clff_at_thumos_values():
     cfg = compose_model()
     assert cfg.encoder.block._target_ == "logo_tal.models.blocks.logo.LoGoBlock"
     assert cfg.encoder.block._partial_ is True
-    assert cfg.head._target_ == "logo_tal.models.heads.clff.CLFFRegHead"
-    assert (cfg.num_levels, cfg.embed_dim, cfg.mlp_hidden, cfg.num_bins) == (6, 512, 768, 16)
-    assert (cfg.local_kernel, cfg.max_seq_len) == (3, 2304)
+    assert cfg.head._target_ == "logo_tal.models.heads.trident.TridentRegHead"
+    assert cfg.head.centre_fusion._target_ == "logo_tal.models.heads.clff.CrossLevelFusion"
+    values = compose_values()
+    assert (values.num_levels, values.embed_dim, values.mlp_hidden, values.num_bins) == (
+        6,
+        512,
+        768,
+        16,
+    )
+    assert (values.local_kernel, values.max_seq_len) == (3, 2304)
     assert set(ENCODERS) >= {"conv", "transformer", "logo", "maxer"}
     assert set(HEADS) >= {"actionformer", "trident", "clff"}
 
@@ -82,8 +100,9 @@ def test_instantiated_parts_have_the_config_values():
     block = det.encoder.branch[0]
     assert isinstance(block, LoGoBlock) and block.mlp.fc1.out_channels == 768
     assert block.mixer.local.kernel_size == (3,) and block.mixer.fc_lin.groups == 1
-    assert isinstance(det.head, CLFFRegHead) and det.head.num_bins == 16
-    assert det.input_noise == 0.0005 and det.input_dim == 2048 and det.num_classes == 20
+    assert isinstance(det.head, TridentRegHead) and det.head.num_bins == 16
+    assert isinstance(det.head.centre_fusion, CrossLevelFusion)
+    assert det.input_dim == 2048 and det.num_classes == 20
     assert det.cls_head.num_classes == 20
 
 

@@ -1,11 +1,12 @@
-"""param_groups: a partition of the trainable parameters; no decay on 0-d / 1-d ones."""
+"""param_groups (no decay on 0-d / 1-d parameters) and the warm-up + cosine schedule."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
-from logo_tal.models.optim import param_groups
+from logo_tal.models.optim import WarmupCosine, param_groups
 
 
 class Scale(nn.Module):
@@ -63,3 +64,16 @@ def test_partition_and_rules():
     forced = param_groups(model, 0.05, no_decay_names=("dw.",))
     assert "dw.weight" in forced[1]["names"]
     torch.optim.AdamW(param_groups(model, 0.05), lr=1e-3).step()
+
+
+def test_warmup_cosine_matches_ancestor_schedule():
+    sched = WarmupCosine(warmup_steps=5, total_steps=15, eta_min_ratio=0.01)
+    assert sched(0) == 0.0  # the first optimiser step runs at lr 0 (ancestors.md 3.4)
+    assert sched(2) == pytest.approx(0.5)
+    assert sched(4) == pytest.approx(1.0)  # base reached at W - 1
+    assert sched(5) == pytest.approx(1.0)
+    assert sched(10) == pytest.approx(0.01 + 0.99 * 0.5)
+    assert sched(15) == pytest.approx(0.01)
+    values = [sched(s) for s in range(5, 16)]
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    assert WarmupCosine(0, 10)(0) == 1.0  # no warm-up: start at base

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from logo_tal.detections import Detections
 from logo_tal.grid import FeatureGrid
-from logo_tal.models.outputs import Detections, DetectorOutput
-from logo_tal.models.postprocess import PostProcessor, fuse_external_scores, nms, soft_nms
+from logo_tal.models.outputs import DetectorOutput
+from logo_tal.models.postprocess import PostProcessor, nms, soft_nms
 
 
 def brute_soft_nms(segs, scores, sigma, min_score, max_num, swap_with_last=True):
@@ -286,27 +287,3 @@ def test_max_seg_num_and_sorting():
     assert post.candidates(out, 0)[1].numel() == 7
     with pytest.raises(ValueError):
         PostProcessor(nms="linear")
-
-
-def test_fuse_external_scores():
-    dets = Detections(
-        segments=torch.tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]),
-        scores=torch.tensor([0.64, 0.36, 0.25]),
-        labels=torch.zeros(3, dtype=torch.long),
-    )
-    video = torch.tensor([0.1, 0.25, 0.04, 0.61])
-    fused = fuse_external_scores(dets, video, topk=2, max_dets=2)
-    assert len(fused) == 4
-    want = sorted(
-        [
-            (math.sqrt(s * p), c, seg)
-            for s, seg in ((0.64, 0), (0.36, 2))
-            for p, c in ((0.61, 3), (0.25, 1))
-        ],
-        key=lambda x: -x[0],
-    )
-    assert fused.scores.tolist() == pytest.approx([w[0] for w in want], rel=1e-6)
-    assert fused.labels.tolist() == [w[1] for w in want]
-    assert fused.segments[:, 0].tolist() == [float(w[2]) for w in want]
-    empty = Detections(torch.zeros(0, 2), torch.zeros(0), torch.zeros(0, dtype=torch.long))
-    assert len(fuse_external_scores(empty, video)) == 0

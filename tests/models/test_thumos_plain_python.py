@@ -17,7 +17,7 @@ from logo_tal.models.blocks.maxer import MaxerBlock
 from logo_tal.models.detector import Detector
 from logo_tal.models.encoder import PyramidEncoder
 from logo_tal.models.heads.actionformer import ActionFormerRegHead
-from logo_tal.models.heads.clff import CLFFRegHead
+from logo_tal.models.heads.clff import CrossLevelFusion
 from logo_tal.models.heads.cls import ClsHead
 from logo_tal.models.heads.trident import TridentRegHead
 from logo_tal.models.losses import DetectionLoss
@@ -34,7 +34,9 @@ BLOCKS = {
 HEADS = {
     "actionformer": lambda: ActionFormerRegHead(DIM, DIM, LEVELS),
     "trident": lambda: TridentRegHead(DIM, DIM, CLASSES, LEVELS, num_bins=16),
-    "clff": lambda: CLFFRegHead(DIM, DIM, CLASSES, LEVELS, num_bins=16),
+    "clff": lambda: TridentRegHead(
+        DIM, DIM, CLASSES, LEVELS, num_bins=16, centre_fusion=CrossLevelFusion()
+    ),
 }
 
 
