@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from omegaconf import open_dict
 
 from helpers.lit_config import (

@@ -49,7 +49,9 @@ def test_points_and_bad_lengths():
 def test_check_length_names_the_key_and_the_nearest_valid_lengths():
     spec = PyramidSpec(4)
     spec.check_length(128, "data.max_seq_len")
-    with pytest.raises(ValueError, match=r"data.max_seq_len=100 is not a multiple of 8 .* 96 or 104"):
+    with pytest.raises(
+        ValueError, match=r"data.max_seq_len=100 is not a multiple of 8 .* 96 or 104"
+    ):
         spec.check_length(100, "data.max_seq_len")
     with pytest.raises(ValueError, match="use 8$"):
         spec.check_length(5)

@@ -16,9 +16,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
 
 
 def _compose(name: str, data_dir: Path):
-    cfg = OmegaConf.create(
-        {"paths": {"data_dir": str(data_dir)}, "seed": 3}
-    )
+    cfg = OmegaConf.create({"paths": {"data_dir": str(data_dir)}, "seed": 3})
     cfg.data = OmegaConf.load(CONF / f"{name}.yaml")
     return cfg
 
