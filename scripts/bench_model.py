@@ -1,6 +1,6 @@
 """Benchmark every encoder x head at THUMOS dimensions against the machine's conv1d rate.
 
-DESIGN principle 7: the detector is dense 1-D convolutions, so its floor is its conv FLOPs
+docs/decisions.md D71: the detector is dense 1-D convolutions, so its floor is its conv FLOPs
 divided by the machine's sustained conv1d rate. This script measures that rate (a big dense
 conv1d), counts the model's conv FLOPs with forward hooks, times inference (eval, no_grad)
 and a training step (forward + sum-loss backward), and prints the achieved fraction.

@@ -1,4 +1,4 @@
-"""Time decode + NMS of one video on fake detector outputs (DESIGN principle 7: < 30 ms THUMOS).
+"""Time decode + NMS of one video on fake detector outputs (docs/decisions.md D71: < 30 ms THUMOS).
 
 THUMOS-sized: 6 levels, T = 2304, 20 classes, class-aware offsets, per-class Gaussian Soft-NMS
 (sigma 0.5, max 2000). ANet-sized: 6 levels, T = 768, 1 class, class-agnostic Soft-NMS

@@ -1,6 +1,6 @@
 """Time the mAP scorer (logo_tal.evaluation.ap.evaluate_detections).
 
-Two cases, each timed as the best of ``--repeats`` runs (DESIGN.md target: under 1 s each):
+Two cases, each timed as the best of ``--repeats`` runs (docs/decisions.md D71: under 1 s each):
 
 (a) the real THUMOS14 test ground truth (212 videos, 3358 instances, 20 classes) with 200
     synthetic detections per video, about half jittered copies of ground truth and half random,

@@ -1,7 +1,7 @@
 """Benchmark suite behind ``make bench``: model, post-processing, scorer, memory, sequence length.
 
 Runs the measurements of ``bench_model.py``, ``bench_postprocess.py`` and ``bench_scorer.py``
-(imported, not copied), checks them against the speed targets of DESIGN.md principle 7, prints
+(imported, not copied), checks them against the speed targets of docs/decisions.md D71, prints
 one table with PASS / MISS per target and writes everything to a JSON file together with the
 environment (torch, threads, CPU, load average).
 
@@ -44,7 +44,7 @@ import torch  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 LOAD_WARN = 1.0
 
-# DESIGN.md principle 7. Percentages are of the sustained dense conv1d rate.
+# docs/decisions.md D71. Percentages are of the sustained dense conv1d rate.
 TARGETS = {
     "fwd_pct": (">=", 80.0),
     "train_pct": (">=", 70.0),
@@ -170,7 +170,7 @@ def run_model(
 
 
 def run_lengths(lengths: tuple[int, ...], repeats: int) -> list[dict[str, Any]]:
-    """LoGo + CLFF inference at batch 1 over sequence lengths (users.md row 14)."""
+    """LoGo + CLFF inference at batch 1 over sequence lengths (docs/decisions.md D90)."""
     det = bench_model.build("logo", "clff")
     rows = []
     for length in lengths:

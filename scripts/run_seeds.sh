@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train one configuration over several seeds and print mean ± std (users.md row 2).
+# Train one configuration over several seeds and print mean ± std (docs/decisions.md D78).
 #   scripts/run_seeds.sh experiment=thumos paths.data_dir=DIR [more overrides]
 #   SEEDS=1,2,3 scripts/run_seeds.sh experiment=synthetic model/encoder=conv
 set -euo pipefail

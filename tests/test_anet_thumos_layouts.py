@@ -1,6 +1,6 @@
 """`experiment=anet` / `experiment=thumos` on synthetic data in the ActionFormer/TriDet layouts.
 
-The real commands of DESIGN.md "Contracts" with only size overrides: ANet class-agnostic
+The real commands of docs/decisions.md D76 with only size overrides: ANet class-agnostic
 training, fused real-class evaluation (checked against `logo-tal-score` on the written file),
 fusion=none, HDF5 features, the fusion start-up errors; THUMOS train + test.
 """
@@ -180,7 +180,7 @@ def test_anet_fused_evaluation_matches_the_scorer(data_dir, tmp_path):
         *map(str, ANET_TIOU),
     )
     # The metric scores the values the file holds; only the order of the float sums over
-    # classes may differ (about 1e-17, notes/evaluation.md section 9).
+    # classes may differ (about 1e-17, docs/decisions.md D62).
     assert scored["mAP"] == pytest.approx(saved["mAP"], rel=1e-12, abs=1e-15)
     assert scored["average_mAP"] == pytest.approx(saved["average_mAP"], rel=1e-12)
 

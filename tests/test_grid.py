@@ -1,4 +1,4 @@
-"""Worked examples of the seconds <-> grid conversion (notes/ancestors.md 1.4, 1.6)."""
+"""Worked examples of the seconds <-> grid conversion (docs/decisions.md D12, D13)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PyramidSpec: strides, regression ranges (ancestors.md 2.6, G10) and the padding divisor."""
+"""PyramidSpec: strides, regression ranges (docs/decisions.md D19) and the padding divisor."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The one reader of ActivityNet-style JSON files (annotations, results, video-level scores).
 
 Reading and the top-level shape are checked here, once; what a file's entries mean is decided by
-its two users, with two deliberate policies (docs/decisions.md, "Data" and "Evaluation"):
+its two users, with two deliberate policies (docs/decisions.md D7, D57):
 
 * training (:mod:`logo_tal.data.annotations`) repairs what it can and counts every repair;
 * scoring (:mod:`logo_tal.evaluation.io`) keeps the file exactly as written and rejects anything

@@ -1,7 +1,7 @@
 """The one conversion between seconds and the feature grid.
 
 A feature vector ``i`` summarises the clip of ``num_frames`` frames that starts at frame
-``i * feat_stride``; it is placed at the clip centre (ActionFormer FAQ, notes/ancestors.md 1.4).
+``i * feat_stride``; it is placed at the clip centre (ActionFormer FAQ, docs/decisions.md D12).
 Hence, with ``fps`` frames per second::
 
     g = (t * fps - num_frames / 2) / feat_stride        (seconds -> grid)

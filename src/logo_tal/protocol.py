@@ -1,7 +1,7 @@
 """Evaluation-protocol constants shared by the data, the metric, the scorer and the reports.
 
 Imports nothing (numpy-free too), so that ``logo_tal.evaluation.ap`` stays importable without
-torch and every layer can use the same values (docs/decisions.md, "Evaluation").
+torch and every layer can use the same values (docs/decisions.md D63).
 """
 
 from __future__ import annotations

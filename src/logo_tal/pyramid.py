@@ -1,6 +1,6 @@
 """Everything derived from the one pyramid knob, ``num_levels``.
 
-docs/decisions.md, "Derive, don't repeat".
+docs/decisions.md D69.
 
 A bottom-layer module: the data (padding) and the model (levels, ranges) both derive from it.
 """
@@ -14,7 +14,7 @@ import torch
 # Largest regression distance of the last level, in grid units (ActionFormer / TriDet configs).
 UNBOUNDED = 10000.0
 # Level 0 regresses distances in [0, 4]; level l >= 1 in [2^(l+1), 2^(l+2)]
-# (ActionFormer regression_range for 6 levels; docs/decisions.md, "pyramid levels 3..7").
+# (ActionFormer regression_range for 6 levels; docs/decisions.md D19).
 FIRST_LEVEL_MAX = 4.0
 
 

@@ -5,7 +5,7 @@ Usage::
     logo-tal-score GT.json PRED.json [--subset S] [--tiou T ...] [--json]
                    [--per-class] [--recall] [--histogram]
 
-Semantics are those of ``notes/evaluation.md`` (ActivityNet / ActionFormer). With ``--json`` the
+Semantics are those of docs/decisions.md D56-D62 (ActivityNet / ActionFormer). With ``--json`` the
 standard output carries exactly one object ``{"tiou_thresholds", "mAP", "average_mAP"}``
 (fractions) and every other table goes to standard error, so the output can be piped into other
 tools. Bad input exits with status 2 and one line on standard error naming the file and entry.

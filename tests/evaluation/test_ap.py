@@ -53,7 +53,7 @@ def run(gt_rows, pred_rows, thresholds, videos=None):
 
 
 # ----------------------------------------------------------------------------------------------
-# Brute force, straight from the prose of notes/evaluation.md (sections 2-6), plain Python.
+# Brute force, straight from the prose of docs/decisions.md D57-D60, plain Python.
 # ----------------------------------------------------------------------------------------------
 
 

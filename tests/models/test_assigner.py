@@ -1,4 +1,4 @@
-"""PointAssigner against hand-made cases (notes/ancestors.md 3.1)."""
+"""PointAssigner against hand-made cases (docs/decisions.md D36)."""
 
 from __future__ import annotations
 

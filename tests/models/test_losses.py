@@ -1,4 +1,4 @@
-"""Losses against hand-computed values (notes/ancestors.md 3.2, G8)."""
+"""Losses against hand-computed values (docs/decisions.md D37-D41)."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ def test_partition_and_rules():
 
 def test_warmup_cosine_matches_ancestor_schedule():
     sched = WarmupCosine(warmup_steps=5, total_steps=15, eta_min_ratio=0.01)
-    assert sched(0) == 0.0  # the first optimiser step runs at lr 0 (ancestors.md 3.4)
+    assert sched(0) == 0.0  # the first optimiser step runs at lr 0 (docs/decisions.md D44)
     assert sched(2) == pytest.approx(0.5)
     assert sched(4) == pytest.approx(1.0)  # base reached at W - 1
     assert sched(5) == pytest.approx(1.0)

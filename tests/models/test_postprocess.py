@@ -1,5 +1,5 @@
 """Post-processing: Soft-NMS vs a brute force written from the reference's prose, decoding,
-grid -> seconds, multiclass vs class-agnostic, voting, fusion, caps (notes/ancestors.md 4)."""
+grid -> seconds, multiclass vs class-agnostic, voting, fusion, caps (docs/decisions.md D48-D52)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from logo_tal.models.heads.trident import TridentRegHead
 from logo_tal.models.losses import DetectionLoss
 from logo_tal.models.neck import LayerNormNeck
 
-INPUT_DIM, LENGTH, LEVELS, CLASSES, DIM = 2048, 2304, 6, 20, 512  # ancestors.md 2.10
+INPUT_DIM, LENGTH, LEVELS, CLASSES, DIM = 2048, 2304, 6, 20, 512  # docs/decisions.md D28
 
 BLOCKS = {
     "logo": (partial(LoGoBlock, mlp_hidden=768, local_kernel=3), 2),

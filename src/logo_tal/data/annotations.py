@@ -1,6 +1,6 @@
 """ActivityNet-style annotation files: parsing, validation and the class map.
 
-Schema (DESIGN.md, notes/ancestors.md 1.1)::
+Schema (docs/decisions.md D2, D3)::
 
     {"classes": [name, ...]?,                       # optional, index = class id
      "database": {video_id: {"subset": str, "duration": s, "fps": f?,
@@ -12,13 +12,13 @@ Two views of every video's instances are kept:
 * ``gt_segments`` / ``gt_labels``: the evaluation ground truth, exactly as annotated (seconds).
   Only instances that cannot be represented at all are left out (missing or non-numeric
   segment, missing or unknown label). The evaluator applies the official cleaning itself
-  (notes/evaluation.md section 2: drops length < 1 ms and duplicates, keeps out-of-range GT).
+  (docs/decisions.md D57: drops length < 1 ms and duplicates, keeps out-of-range GT).
 * ``segments`` / ``labels``: training targets. Reversed and zero-length instances are dropped,
   instances outside ``[0, duration]`` are clamped, or dropped when nothing is left (THUMOS14 has
-  30 instances that start after the stated duration, shared/data/thumos14/README.md).
+  30 instances that start after the stated duration, docs/decisions.md D4).
 
 Every repair or drop is recorded as a :class:`Problem` (kind, video id, count) and logged as one
-counted warning per kind; nothing is changed silently (DESIGN principle 10).
+counted warning per kind; nothing is changed silently (docs/decisions.md D74).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ class Batch:
         grids: list[B] of the :class:`~logo_tal.grid.FeatureGrid` of each video (the effective
             one after any resize): how post-processing turns grid units back into seconds.
         gt_segments: list[B] of (M_i, 2) float64 evaluation ground truth in seconds, exactly as
-            annotated (never clamped or dropped, notes/evaluation.md).
+            annotated (never clamped or dropped, docs/decisions.md D57, D61).
         gt_labels: list[B] of (M_i,) int64 class indices of ``gt_segments``.
     """
 

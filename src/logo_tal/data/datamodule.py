@@ -60,7 +60,7 @@ class TALDataModule(L.LightningDataModule):
 
     Splits are annotation subsets (compared lower-cased). THUMOS14 trains on ``validation`` and
     evaluates on ``test``; its val split is the test split (the last epoch is reported, no model
-    selection: docs/decisions.md, "No selection on the test split").
+    selection: docs/decisions.md D75).
 
     The dataset's evaluation protocol lives here too: the tIoU thresholds, and for ActivityNet
     the video-level class scores that label class-agnostic detections. With scores, evaluation

@@ -2,7 +2,7 @@
 
 Both return ``(T, C)`` float32 arrays and check them on every load (shape, dimension, finite
 values), raising :class:`FeatureFileError` with a one-line message that names the file. Layout
-follows ActionFormer (notes/ancestors.md 1.2): ``<root>/<prefix><video><ext>``, and for HDF5 one
+follows ActionFormer (docs/decisions.md D5): ``<root>/<prefix><video><ext>``, and for HDF5 one
 dataset per video named ``<prefix><video>``.
 """
 

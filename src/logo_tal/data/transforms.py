@@ -23,7 +23,7 @@ def resize_features(
 ) -> tuple[np.ndarray, FeatureGrid]:
     """Linearly resize a sequence to ``length`` steps and return the matching grid.
 
-    ActionFormer's ANet setting (notes/ancestors.md 1.4): ``F.interpolate`` mode linear,
+    ActionFormer's ANet setting (docs/decisions.md D12): ``F.interpolate`` mode linear,
     ``align_corners=False``; the effective stride is ``s' = ((T - 1) * stride + num_frames) /
     length`` frames and ``num_frames`` becomes ``s'`` too, so time 0 sits half a step before
     the first feature.
@@ -58,7 +58,7 @@ def fit_to_sequence(
     The features cover grid positions ``[-offset, length + offset]`` (a clip reaches half a
     window either side of its centre). Targets starting after that span are dropped, targets
     with less than ``trunc_thresh`` of their length inside are dropped, the others are clipped
-    (ActionFormer's ANet fix, notes/ancestors.md 1.4, applied to every dataset: it only acts
+    (ActionFormer's ANet fix, docs/decisions.md D12, applied to every dataset: it only acts
     when the feature file is shorter than the annotated duration).
 
     Args:
@@ -95,7 +95,7 @@ def random_truncate(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Training crop: a random window of the sequence that keeps at least one action.
 
-    ActionFormer/TriDet ``truncate_feats`` (notes/ancestors.md 1.5): if ``T <= max_seq_len``
+    ActionFormer/TriDet ``truncate_feats`` (docs/decisions.md D8): if ``T <= max_seq_len``
     the window length is drawn from ``crop_ratio * T`` (unchanged input when the draw is ``T``
     or ``crop_ratio`` is None); otherwise it is ``max_seq_len``. Up to ``max_trials`` random
     starts are tried; the first window in which some target has at least ``trunc_thresh`` of its

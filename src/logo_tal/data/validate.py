@@ -3,7 +3,7 @@
 Reports per subset: videos, instances, annotation repairs/drops, missing feature files, wrong
 feature dimension, unreadable files, and feature lengths that differ from the length the
 seconds<->grid settings predict (``FeatureGrid.expected_length`` of ``round(duration * fps)``
-frames) by more than a tolerance (notes/users.md rows 3, 4).
+frames) by more than a tolerance (docs/decisions.md D79, D80).
 
 Exit codes: 0 clean, 1 problems found, 2 unreadable input (annotation file or feature path).
 

@@ -1,4 +1,4 @@
-"""Video-level classifier scores for ActivityNet score fusion (docs/decisions.md, "Score fusion").
+"""Video-level classifier scores for ActivityNet score fusion (docs/decisions.md D53-D55).
 
 The file format is the one ActionFormer / TriDet read (``cuhk_val_simp_share.json``)::
 
@@ -7,7 +7,7 @@ The file format is the one ActionFormer / TriDet read (``cuhk_val_simp_share.jso
 Classes are mapped to the dataset's classes **by name**, never by position: the ancestors index
 the score vector with the dataset's label ids and silently rely on both orders agreeing.
 
-Policies (docs/decisions.md, "Bad input" and "Score fusion"):
+Policies (docs/decisions.md D55, D74):
 
 * the file's class list must be the annotation's class list as a set: a class on one side only
   is an error (a file class the dataset lacks would silently change the top-k choice);

@@ -2,7 +2,8 @@
 
 This is the one implementation of the detection mAP in the project; ``logo-tal-score`` and
 :class:`~logo_tal.evaluation.metric.DetectionMAP` both call :func:`evaluate_detections`. The exact
-semantics are those of ``notes/evaluation.md`` (the reference is ActionFormer's ``ANETdetection``):
+semantics are those of docs/decisions.md D56-D62 (the reference is ActionFormer's
+``ANETdetection``):
 
 * ground truth is cleaned per video in row order: annotations shorter than 1 ms are dropped, and
   so is one whose label matches an already *accepted* annotation of the same video with start and
@@ -16,7 +17,7 @@ semantics are those of ``notes/evaluation.md`` (the reference is ActionFormer's 
 * AP is the all-point interpolated area under the precision/recall curve; mAP averages the AP of
   every class of the evaluation, a class without predictions contributing 0.
 
-Only numpy is imported here (DESIGN.md principle 2): no torch, Lightning or Hydra.
+Only numpy is imported here (docs/decisions.md D66): no torch, Lightning or Hydra.
 
 The computation is vectorised. Matching only interacts inside one (class, video) group, so the
 ranked predictions of all groups are processed together, one *rank within the group* per step:
@@ -244,7 +245,7 @@ def segment_tiou(
 
     Reversed or empty segments are used as given: their intersection is clipped at 0, so they
     overlap nothing. Guarding ``union <= 0`` avoids the reference's 0/0 = NaN, which would count
-    as a match (notes/evaluation.md section 8).
+    as a match (docs/decisions.md D61).
     """
     start_a, end_a, start_b, end_b = (
         np.asarray(x, dtype=np.float64) for x in (start_a, end_a, start_b, end_b)

@@ -3,7 +3,7 @@
 Ground truth: ``{"database": {video: {"subset", "duration", "annotations": [{"segment": [s, e],
 "label"}]}}}``. Results: ``{"results": {video: [{"segment": [s, e], "label", "score"}]}}``.
 Both are read as UTF-8. Anything malformed raises :class:`EvaluationInputError` with a one-line
-message naming the file and the offending video and entry (DESIGN.md principle 10); nothing is
+message naming the file and the offending video and entry (docs/decisions.md D74); nothing is
 repaired or skipped silently.
 
 numpy only, like ``ap.py``: the CLI must not pay for importing torch.

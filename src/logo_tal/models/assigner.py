@@ -1,7 +1,7 @@
 """Centre-sampling point assignment (ActionFormer / TriDet ``label_points_single_video``).
 
 Every point of every pyramid level is matched against every ground-truth segment of its video;
-the rules are those of notes/ancestors.md section 3.1, reproduced exactly because LoGo's numbers
+the rules are those of docs/decisions.md D36, reproduced exactly because LoGo's numbers
 are compared with models trained under them.
 """
 

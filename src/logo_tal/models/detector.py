@@ -22,7 +22,7 @@ class Detector(nn.Module):
         head: regression head ``(feats, masks) -> list[L] of (B, T_l, K, 2)``.
         cls_head: classification head ``(feats, masks) -> list[L] of (B, T_l, C)``.
         neck: optional ``(feats, masks) -> (feats, masks)`` between encoder and heads.
-        num_levels: L, the only pyramid knob (docs/decisions.md, "Derive, don't repeat").
+        num_levels: L, the only pyramid knob (docs/decisions.md D69).
         input_dim: expected C of the input features, checked in ``forward`` when given.
         num_classes: C of the classification head.
     """

@@ -20,7 +20,7 @@ class PyramidEncoder(nn.Module):
     convolutional layers as feature projection layers"), an optional absolute position
     embedding, ``num_stem`` stride-1 blocks (without stochastic depth, as TriDet's stem), then
     ``num_levels - 1`` stride-2 blocks (with ``drop_path``). Level 0 is the stem output, level
-    l the output of stride-2 block l (ancestors.md 2.2, G1).
+    l the output of stride-2 block l (docs/decisions.md D18).
 
     Args:
         input_dim: C, channels of the input features (I3D: 2048).

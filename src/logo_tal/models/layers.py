@@ -1,8 +1,8 @@
 """Masked building blocks shared by the encoder blocks and the heads.
 
-Every temporal operation here keeps DESIGN principle 4: a padded step never changes a valid
+Every temporal operation here keeps docs/decisions.md D68: a padded step never changes a valid
 output, and padded steps of an output are exactly zero. Masks are ``(B, T)`` bool, True = valid.
-Sources of the numbers: notes/ancestors.md section 2.1 (masks, MaskedConv1D, LN) and 2.4 (SGP).
+Sources of the numbers: docs/decisions.md D16, D17 (masks, MaskedConv1D, LN) and D25 (SGP).
 """
 
 from __future__ import annotations
@@ -185,8 +185,8 @@ class MaskedGroupNorm(nn.Module):
     of the padding then enter each group's mean and variance, so a video padded to 2304 steps
     in training and to the next multiple of 32 at test time is normalised differently, and a
     batch-mate's length changes the padding. Restricting the statistics to valid steps makes
-    the block exactly padding-invariant (DESIGN principle 4; ancestors.md G4 calls it an
-    optional refinement) and is identical to ``nn.GroupNorm`` on an unpadded sequence.
+    the block exactly padding-invariant (docs/decisions.md D23, D68) and is identical to
+    ``nn.GroupNorm`` on an unpadded sequence.
 
     Args:
         num_groups: G (16 in TriDet's SGP block); must divide C.

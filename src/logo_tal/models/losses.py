@@ -1,4 +1,4 @@
-"""Eq. 7 of the LoGo paper as TriDet implements it (notes/ancestors.md 3.2 and G8).
+"""Eq. 7 of the LoGo paper as TriDet implements it (docs/decisions.md D37-D41).
 
 All offsets are centre-anchored: a segment is ``(left, right)`` distances >= 0 from one shared
 point, so the 1-D IoU needs no absolute positions.
@@ -105,7 +105,8 @@ class DetectionLoss(nn.Module):
     """IoU-weighted focal classification loss + DIoU/GIoU regression loss (eq. 7).
 
     Both terms are summed and divided by ``N``, an exponential moving average of the number of
-    positive points (AF/TD; the paper's 1/N_neg is not what any ancestor does, G8(b)).
+    positive points (AF/TD; the paper's 1/N_neg is not what any ancestor does,
+    docs/decisions.md D37).
     ``N <- m * N + (1 - m) * max(#pos, 1)`` is applied **only in training mode**, before the
     division (as AF/TD, whose loss only runs in training): a validation loss computed in eval
     mode divides by the current ``N`` and leaves it untouched, so validation never changes what

@@ -9,7 +9,7 @@ from logo_tal.models.layers import LayerNormC
 
 
 class LayerNormNeck(nn.Module):
-    """A separate channel-first LayerNorm per pyramid level, re-masked (ancestors.md 2.5).
+    """A separate channel-first LayerNorm per pyramid level, re-masked (docs/decisions.md D27).
 
     Args:
         dim: D of every level.

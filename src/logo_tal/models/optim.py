@@ -1,4 +1,4 @@
-"""AdamW parameter groups and the learning-rate schedule (docs/decisions.md, "Training recipe")."""
+"""AdamW parameter groups and the learning-rate schedule (docs/decisions.md D42, D44)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def param_groups(
 class WarmupCosine:
     """Per-step LR factor: linear warm-up from 0, then cosine to ``eta_min``.
 
-    docs/decisions.md, "Training recipe".
+    docs/decisions.md D42, D44.
 
     ``lr(0) = 0``; ``lr(s) = base * s / (W - 1)`` for ``0 < s < W`` (base is reached at ``W - 1``);
     ``lr(s) = eta_min + (base - eta_min) * (1 + cos(pi * (s - W) / (M - W))) / 2`` for ``s >= W``.

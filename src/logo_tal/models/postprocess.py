@@ -1,6 +1,6 @@
 """Inference: decode per-level outputs into segments, Soft-NMS, grid -> seconds.
 
-Follows docs/decisions.md, "Inference" (ActionFormer / TriDet ``inference_single_video`` and
+Follows docs/decisions.md D48-D52 (ActionFormer / TriDet ``inference_single_video`` and
 ``batched_nms``) without their compiled extension.
 
 Soft-NMS here is exact greedy Soft-NMS computed in *rounds* instead of one selection at a time.
@@ -318,7 +318,7 @@ def segment_voting(
 
 
 class PostProcessor:
-    """Detector output -> per-video detections in seconds (notes/ancestors.md 4.1, 4.2).
+    """Detector output -> per-video detections in seconds (docs/decisions.md D48, D49).
 
     Args:
         pre_nms_thresh: keep candidates with sigmoid score above it (1e-3).

@@ -1,7 +1,7 @@
 """Video-level score fusion (ActivityNet): a post-processing step after Soft-NMS.
 
 Class-agnostic detections are labelled with the top classes of an external video-level
-classifier (docs/decisions.md, "Score fusion"). The scores arrive already mapped to the dataset's
+classifier (docs/decisions.md D53-D55). The scores arrive already mapped to the dataset's
 class order (``logo_tal.data.video_scores.VideoScores``); this module only does the arithmetic.
 """
 
@@ -24,7 +24,7 @@ class ScoresByVideo(Protocol):
 def fuse_external_scores(
     dets: Detections, video_scores: torch.Tensor, topk: int = 2, max_dets: int = 200
 ) -> Detections:
-    """ActivityNet fusion with a video-level classifier (docs/decisions.md, "Score fusion").
+    """ActivityNet fusion with a video-level classifier (docs/decisions.md D53-D55).
 
     Keeps the ``max_dets`` best class-agnostic detections and emits each once per top-``topk``
     video class, with score ``sqrt(p_class * s_det)`` and that class's index as label.

@@ -16,7 +16,8 @@ from typing import Any
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-# Libraries whose versions change numbers (users.md row 2: results move between environments).
+# Libraries whose versions change numbers (results move between environments: docs/decisions.md
+# D78).
 TRACKED_PACKAGES = (
     "logo-tal",
     "torch",

@@ -15,11 +15,11 @@ Timeline model
     window 16) and the duration whose sliding-window length is exactly T. Instances per video
     ~ 1 + Poisson(``action_rate`` * duration); lengths ~ LogNormal(median ``length_median`` s,
     sigma ``length_sigma``) clipped to [``min_length``, ``max_length``]; both fitted to THUMOS14
-    val+test (0.07 instances per second, median 3.0 s, mean 4.3 s: shared/data/thumos14/README.md),
+    val+test (0.07 instances per second, median 3.0 s, mean 4.3 s: docs/decisions.md D4),
     which spans 4 to 150 feature steps, i.e. every pyramid level. Instances do not overlap; most
     of a video's instances share one class (probability ``main_class_prob``), as in THUMOS.
     Alternatively ``timelines=PATH`` takes windows of real annotated videos (e.g.
-    shared/data/thumos14/thumos14_anet_style.json), scaled by ``time_scale``, with class ids
+    THUMOS14 annotations in ActivityNet format), scaled by ``time_scale``, with class ids
     folded to ``num_classes``.
 
 Signal model (per step i at clip-centre time t_i, all D channels)::
@@ -41,7 +41,7 @@ Signal model (per step i at clip-centre time t_i, all D channels)::
 * ``scene``: a per-video sparse offset; ``drift``: slow sinusoids (periods 10-60 s) mixed into
   all channels, amplitude ``drift_strength``. ``noise``: Gaussian, std ``noise_std``, smoothed
   over 3 steps (I3D features are smooth in time). The final ReLU gives non-negative features
-  with exact zeros, like post-ReLU I3D (shared/data/i3d_clips/README.md: mean ~0.2, std ~0.2,
+  with exact zeros, like post-ReLU I3D (docs/decisions.md D11: mean ~0.2, std ~0.2,
   4-13 % zeros).
 
 Difficulty knobs: ``noise_std``, ``pattern_strength``, ``distractor_rate``,
@@ -76,13 +76,13 @@ class SyntheticConfig:
     input_dim: int = 64
     num_train: int = 160
     num_test: int = 50
-    # THUMOS I3D grid (notes/ancestors.md 1.3).
+    # THUMOS I3D grid (docs/decisions.md D6).
     fps: float = 30.0
     feat_stride: int = 4
     num_frames: int = 16
     min_steps: int = 192
     max_steps: int = 448
-    # Timeline statistics fitted to THUMOS14 (shared/data/thumos14/README.md): 6365 instances
+    # Timeline statistics fitted to THUMOS14 (docs/decisions.md D4): 6365 instances
     # over 412 videos of mean 213 s -> 0.07 per second; lengths median 3.0 s, mean 4.3 s ->
     # lognormal sigma = sqrt(2 ln(4.3 / 3.0)) = 0.85.
     action_rate: float = 0.07

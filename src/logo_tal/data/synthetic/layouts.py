@@ -29,7 +29,7 @@ from logo_tal.data.synthetic.generator import (
 @dataclass(frozen=True)
 class Layout:
     """Where the ActionFormer/TriDet packages put one dataset under ``paths.data_dir``
-    (DESIGN.md "Contracts"; conf/data/{anet,thumos}.yaml read exactly these paths)."""
+    (docs/decisions.md D76; conf/data/{anet,thumos}.yaml read exactly these paths)."""
 
     root: str
     annotation_file: str

@@ -152,7 +152,7 @@ class TransformerBlock(nn.Module):
     """ActionFormer's pre-LN transformer block, masked.
 
     ``y = skip(x) + DP(MHA(LN(x)))``, ``z = y + DP(MLP(LN(y)) * mask)``; the skip is the
-    identity at stride 1 and a masked MaxPool1d(3, 2, 1) at stride 2 (ancestors.md 2.3).
+    identity at stride 1 and a masked MaxPool1d(3, 2, 1) at stride 2 (docs/decisions.md D26).
 
     Args:
         dim: D.

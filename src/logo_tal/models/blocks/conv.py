@@ -12,7 +12,7 @@ class ConvBlock(nn.Module):
     """conv k3 (stride s, width 2D) -> ReLU -> conv k3 -> + shortcut -> ReLU, masked.
 
     The shortcut is the identity at stride 1 and a strided 1x1 conv at stride 2
-    (ActionFormer ``ConvBlock``, expansion factor 2; notes/ancestors.md section 2.3).
+    (ActionFormer ``ConvBlock``, expansion factor 2; docs/decisions.md D26).
 
     Args:
         dim: D, channels in and out.

@@ -1,4 +1,4 @@
-"""The LoGo block (paper section 3.2, eq. 1-6; notes/ancestors.md G1-G5)."""
+"""The LoGo block (paper section 3.2, eq. 1-6; docs/decisions.md D18, D21, D22, D23, D24)."""
 
 from __future__ import annotations
 
@@ -23,18 +23,18 @@ class LoGoMixer(nn.Module):
     """Local-global mixer, eq. 4-6: ``DWConv(x) * f_avg + f_max * FC_f(x) + x``.
 
     ``f_avg = ReLU(FC_a(mean_t x))`` and ``f_max = ReLU(FC_m(max_t x))`` are (B, D, 1) channel
-    gates computed over the valid steps only (ancestors.md G3: over the padded tensor the mean
-    would shrink with the amount of padding). The three FCs are full D x D maps by default
+    gates computed over the valid steps only (docs/decisions.md D22: over the padded tensor the
+    mean would shrink with the amount of padding). The three FCs are full D x D maps by default
     ("channel attention" is cross-channel, as in SE); ``fc_mode="depthwise"`` gives TriDet
-    SGP's per-channel scale-and-bias variant (G2).
+    SGP's per-channel scale-and-bias variant (docs/decisions.md D21).
 
-    Init (G5): PyTorch default weights and zero biases, or N(0, ``init_std``) weights when
-    given (TriDet ANet used 0.2). TriDet's THUMOS zero init is not offered: products of zero
-    weights get zero gradient and the mixer would never train.
+    Init (docs/decisions.md D24): PyTorch default weights and zero biases, or N(0, ``init_std``)
+    weights when given (TriDet ANet used 0.2). TriDet's THUMOS zero init is not offered: products
+    of zero weights get zero gradient and the mixer would never train.
 
     Args:
         dim: D.
-        local_kernel: odd kernel of the depthwise temporal conv (ancestors.md G2: 3 THUMOS,
+        local_kernel: odd kernel of the depthwise temporal conv (docs/decisions.md D21: 3 THUMOS,
             15 ANet).
         fc_mode: "full" (D x D) or "depthwise" (per-channel) for FC_a, FC_m and FC_f.
         init_std: if set, std of the normal init of every mixer weight.
@@ -90,16 +90,16 @@ class LoGoBlock(nn.Module):
     """Pool (stride 2) -> Z + DP(LoGoMixer(LN(Z))) -> + DP(MLP(GN(.))), all masked.
 
     Eq. 1-3 with the pool moved to the front of the stride-2 blocks, as TriDet's SGP
-    pyramid does (ancestors.md G1): Z_bar = Z + DP(mixer(LN(Z)) * mask),
+    pyramid does (docs/decisions.md D18): Z_bar = Z + DP(mixer(LN(Z)) * mask),
     Z_hat = Z_bar + DP(MLP(MaskedGN(Z_bar)) * mask).
 
     Args:
         dim: D.
         stride: 1 or 2; stride 2 max-pools first (masked MaxPool1d(3, 2, 1)).
         mlp_hidden: MLP width H (TriDet: 768 THUMOS, 2048 ANet).
-        local_kernel: depthwise kernel of the mixer (3 THUMOS, 15 ANet; G2).
-        fc_mode: "full" or "depthwise" mixer FCs (G2).
-        mixer_init_std: optional normal-init std of the mixer weights (G5).
+        local_kernel: depthwise kernel of the mixer (3 THUMOS, 15 ANet; docs/decisions.md D21).
+        fc_mode: "full" or "depthwise" mixer FCs (docs/decisions.md D21).
+        mixer_init_std: optional normal-init std of the mixer weights (docs/decisions.md D24).
         gn_groups: GroupNorm groups (16, TriDet SGP).
         drop_path: stochastic-depth probability; > 0 adds AffineDropPath (scale init 1e-4) to
             both residual branches, 0 makes them plain (TriDet: 0.1 on stride-2 blocks only).

@@ -11,7 +11,7 @@ from logo_tal.models.layers import masked_max_pool
 class MaxerBlock(nn.Module):
     """MaxPool1d(3, 2, 1) over valid steps at stride 2; the identity at stride 1.
 
-    TemporalMaxer uses no stem blocks (arch (2, 0, 5), ancestors.md section 2.2); at stride 1
+    TemporalMaxer uses no stem blocks (arch (2, 0, 5), docs/decisions.md D18); at stride 1
     the block is the identity so ``num_stem`` may be left at 2 without changing anything.
 
     Args:

@@ -1,4 +1,4 @@
-"""ActionFormer's class-agnostic regression head (paper Table 4 row 1; ancestors.md 2.8)."""
+"""ActionFormer's class-agnostic regression head (paper Table 4 row 1; docs/decisions.md D30)."""
 
 from __future__ import annotations
 

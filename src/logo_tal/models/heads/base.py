@@ -21,7 +21,7 @@ class ConvStack(nn.Module):
     """``(num_layers - 1) x [conv (bias off) -> LN -> ReLU -> mask]`` then ``MaskedConv1d``.
 
     The hidden convs have no bias because LayerNorm follows; the final bias starts at 0
-    (ActionFormer/TriDet heads; ancestors.md 2.7). Shared across pyramid levels by its owner.
+    (ActionFormer/TriDet heads; docs/decisions.md D29). Shared across pyramid levels by its owner.
 
     Args:
         in_dim: input channels.

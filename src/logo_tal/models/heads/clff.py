@@ -4,7 +4,7 @@ Paper section 3.3: the centre-offset branch of level l sees
 ``F~^l = w1_hat * F^l + w2_hat * MaxPool(F^(l-1))``; the start/end heads still use ``F^l``.
 The CLFF head is ``TridentRegHead(..., centre_fusion=CrossLevelFusion())``
 (``conf/model/head/clff.yaml``); the "TriDet head" ablation (Table 4 row 2) is the same head
-without the fusion part. Weight sharing and normalisation: docs/decisions.md, "Heads".
+without the fusion part. Weight sharing and normalisation: docs/decisions.md D31-D35.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Classification head shared across pyramid levels (paper section 3.3, ancestors.md G13)."""
+"""Classification head shared across pyramid levels (paper section 3.3, docs/decisions.md D29)."""
 
 from __future__ import annotations
 

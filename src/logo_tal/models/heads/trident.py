@@ -1,4 +1,4 @@
-"""TriDet's Trident regression head (paper Table 4 row 2; docs/decisions.md, "Heads").
+"""TriDet's Trident regression head (paper Table 4 row 2; docs/decisions.md D31-D35).
 
 With a ``centre_fusion`` part (:class:`~logo_tal.models.heads.clff.CrossLevelFusion`) it is the
 paper's CLFF head: the fusion changes only what the centre-offset branch sees.
@@ -18,7 +18,7 @@ from logo_tal.models.layers import Scale
 BoundaryInit = Literal["paper", "default"]
 
 # Paper section 3.3 (via TriDet's text): boundary-head conv weights ~ N(0, 0.1); absent from
-# TriDet's code, which keeps PyTorch's default init (ancestors.md G7).
+# TriDet's code, which keeps PyTorch's default init (docs/decisions.md D33).
 PAPER_BOUNDARY_STD = 0.1
 
 
@@ -93,7 +93,8 @@ class TridentRegHead(nn.Module):
 
     Start and end heads are class-aware and see *detached* features (TriDet), so the backbone
     is trained through the centre-offset branch and the classification head only. The
-    centre-offset head gives 2 (B + 1) logits per step, scaled per level and ReLU-ed (G14).
+    centre-offset head gives 2 (B + 1) logits per step, scaled per level and ReLU-ed
+    (docs/decisions.md D31).
     For point t and class c:
     ``p_L(j) = softmax_j(start[c, t - B + j] + ctr_left[t, j])``, distance B - j;
     ``p_R(j) = softmax_j(end[c, t + j] + ctr_right[t, j])``, distance j; offsets are the
