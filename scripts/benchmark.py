@@ -186,10 +186,21 @@ def run_lengths(lengths: tuple[int, ...], repeats: int) -> list[dict[str, Any]]:
 
 
 def run_postprocess(
-    thumos_bg: tuple[float, ...], anet_bg: tuple[float, ...], repeats: int, threads: int
-) -> list[dict[str, Any]]:
+    thumos_bg: tuple[float, ...],
+    anet_bg: tuple[float, ...],
+    repeats: int,
+    threads: int | None,
+    thread_settings: tuple[str, ...] = ("1", "2"),
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Post-processing rows at the default setting, and THUMOS rows per forced thread count.
+
+    The default rows are ``PostProcessor()`` as shipped (it runs its torch ops at one thread)
+    in a process with torch's thread count, or ``threads`` if given; they carry the target.
+    The others force ``num_threads`` = 1, 2 inside post-processing (informational).
+    """
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    if threads:
+        torch.set_num_threads(threads)
     try:
         rows = []
         for name, case, bgs in (
@@ -197,11 +208,19 @@ def run_postprocess(
             ("anet", bench_postprocess.anet_case, anet_bg),
         ):
             for bg in bgs:
-                row = {"dataset": name, "bg_mean": bg, "threads": threads}
+                row = {"dataset": name, "bg_mean": bg, "setting": "default"}
+                row["process_threads"] = torch.get_num_threads()
                 row.update(case(bg, repeats))
                 row["mem"] = peak_rss(lambda case=case, bg=bg: case(bg, 1))
                 rows.append(row)
-        return rows
+        by_threads = []
+        for setting in thread_settings:
+            extra = bench_postprocess.setting_options(setting)
+            for bg in thumos_bg:
+                row = {"dataset": "thumos", "bg_mean": bg, "setting": f"threads={setting}"}
+                row.update(bench_postprocess.thumos_case(bg, repeats, **extra))
+                by_threads.append(row)
+        return rows, by_threads
     finally:
         torch.set_num_threads(previous)
 
@@ -221,6 +240,27 @@ def run_scorer(gt_path: Path, repeats: int, seed: int) -> list[dict[str, Any]]:
     row["mem"] = peak_rss(lambda: bench_scorer.anet_case(1, rng))
     rows.append(row)
     return rows
+
+
+def _postprocess_load_warning(results: dict[str, Any]) -> None:
+    """Post-processing timings next to the load average; warn above 0.5 x cores."""
+    load = os.getloadavg()
+    cores = os.cpu_count() or 1
+    results["postprocess_load"] = {"load_avg": list(load), "warning": load[0] > 0.5 * cores}
+    rows = results["postprocess"] + results["postprocess_threads"]
+    for r in rows:
+        print(
+            f"  postprocess {r['dataset']} bg={r['bg_mean']:g} [{r['setting']}]: best "
+            f"{r['best_ms']:.1f} ms, median {r['wall_ms']:.1f} ms wall",
+            file=sys.stderr,
+            flush=True,
+        )
+    if load[0] > 0.5 * cores:
+        print(
+            f"WARNING: post-processing timed at 1-minute load {load[0]:.2f} > 0.5 x {cores} "
+            "cores: not comparable with an idle machine",
+            file=sys.stderr,
+        )
 
 
 def _check(value: float, target: str) -> str:
@@ -258,8 +298,14 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         case = f"postprocess {r['dataset']} bg={r['bg_mean']:g} ({r['candidates']} cand.)"
         target = "thumos_postprocess_ms" if r["dataset"] == "thumos" else None
         add(case, "decode+Soft-NMS wall", r["wall_ms"], "ms", target)
+        if "best_ms" in r:
+            add(case, "decode+Soft-NMS best wall", r["best_ms"], "ms")
         add(case, "peak RSS (+delta)", r["mem"]["peak_mb"], "MB")
         rows[-1]["delta_mb"] = r["mem"]["delta_mb"]
+    for r in results.get("postprocess_threads", []):
+        case = f"postprocess {r['dataset']} bg={r['bg_mean']:g} {r['setting']}"
+        add(case, "median wall (forced threads)", r["wall_ms"], "ms")
+        add(case, "best wall (forced threads)", r["best_ms"], "ms")
     for r in results["scorer"]:
         case = f"scorer {r['case']} ({r['detections']} dets)"
         add(case, "evaluate_detections", r["seconds"], "s", "scorer_s")
@@ -298,7 +344,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", nargs="*", type=int, default=None, help="default: 1 2")
     parser.add_argument("--repeats", type=int, default=None, help="timing repeats (best kept)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for the model")
-    parser.add_argument("--postprocess-threads", type=int, default=1)
+    parser.add_argument(
+        "--postprocess-threads",
+        type=int,
+        default=None,
+        help="process torch threads for the default post-processing rows (default: torch's)",
+    )
     parser.add_argument("--gt", type=Path, default=bench_scorer.DEFAULT_GT)
     parser.add_argument("--strict", action="store_true", help="exit 1 if any target is missed")
     args = parser.parse_args(argv)
@@ -326,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         "lengths": list(QUICK_LENGTHS if quick else FULL_LENGTHS),
         "postprocess_repeats": 3 if quick else 20,
         "postprocess_threads": args.postprocess_threads,
+        "postprocess_thread_settings": ["1", "2"],
         "thumos_bg": [-9.0] if quick else list(bench_postprocess.THUMOS_BG),
         "anet_bg": [-6.0] if quick else list(bench_postprocess.ANET_BG),
         "scorer_repeats": 1 if quick else 5,
@@ -359,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, run in sections.items():
         start = time.perf_counter()
         results[name] = run()
+        if name == "postprocess":
+            results[name], results["postprocess_threads"] = results[name]
+            _postprocess_load_warning(results)
         results["section_seconds"][name] = time.perf_counter() - start
     env["load_avg_end"] = list(os.getloadavg())
 

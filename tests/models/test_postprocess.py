@@ -287,3 +287,75 @@ def test_max_seg_num_and_sorting():
     assert post.candidates(out, 0)[1].numel() == 7
     with pytest.raises(ValueError):
         PostProcessor(nms="linear")
+
+
+def test_equal_scores_tie_goes_to_the_first_in_level_time_class_order():
+    # Tie rule (issue 9): candidates are stably sorted by score before NMS (AF/TD sort their
+    # candidate list; torch.sort(stable=True)), so between equal scores the one that comes first
+    # in the decoder's (level, time, class) order is selected first and keeps its score; the
+    # other is decayed by it. Same segment [2, 6] three times, all with score 0.7:
+    # level 1 / t = 2 (stride 2, offsets 1) and level 0 / t = 4, classes 0 and 1.
+    c = 2
+    l0, o0 = torch.full((8, c), NEG), torch.zeros(8, c, 2)
+    l1, o1 = torch.full((4, c), NEG), torch.zeros(4, c, 2)
+    logit = math.log(0.7 / 0.3)
+    l0[4, 1] = l0[4, 0] = logit
+    o0[4, 1] = o0[4, 0] = torch.tensor([2.0, 2.0])
+    l1[2, 0] = logit
+    o1[2, 0] = torch.tensor([1.0, 1.0])
+    ones = torch.ones
+    out = detector_output(
+        [(1, l0, o0, ones(8, dtype=torch.bool)), (2, l1, o1, ones(4, dtype=torch.bool))]
+    )
+    segs, scores, labels = PostProcessor().candidates(out, 0)
+    assert scores[0] == scores[1] == scores[2]
+    assert labels.tolist() == [0, 1, 0]  # level 0 (t = 4: class 0, class 1), then level 1
+    np.testing.assert_allclose(segs.numpy(), [[2, 6], [2, 6], [2, 6]])
+    decay = math.exp(-1 / 0.5)  # IoU 1
+    # Class-agnostic: the level-0 class-0 candidate wins, the other two decay in order.
+    dets = PostProcessor(multiclass=False)(out, [UNIT], [100.0])[0]
+    assert dets.labels.tolist() == [0, 1, 0]
+    assert dets.scores.tolist() == pytest.approx([0.7, 0.7 * decay, 0.7 * decay**2], rel=1e-5)
+    # Per class: class 0's level-0 candidate beats its level-1 twin; class 1 is alone.
+    dets = PostProcessor(multiclass=True)(out, [UNIT], [100.0])[0]
+    assert dets.scores.tolist() == pytest.approx([0.7, 0.7, 0.7 * decay], rel=1e-5)
+    assert dets.labels.tolist() == [0, 1, 0]
+    # The truncation tie: with room for one, the first in (level, time, class) order stays.
+    for nms_kind in ("soft", "hard", "none"):
+        one = PostProcessor(nms=nms_kind, max_seg_num=1)(out, [UNIT], [100.0])[0]
+        assert one.labels.tolist() == [0] and one.scores.tolist() == pytest.approx([0.7])
+    # Same score at different times in one class, not overlapping: earlier time first.
+    out = single_level([(0.0, 1.0, 0.6, 0), (0.0, 1.0, 0.6, 0)], num_classes=1)
+    one = PostProcessor(max_seg_num=1)(out, [UNIT], [100.0])[0]
+    np.testing.assert_allclose(one.segments.numpy(), [[0.0, 1.0]], atol=1e-6)
+
+
+def test_per_level_topk_ties_keep_the_earliest_and_index_order():
+    # 6 equal scores and pre_nms_topk 4: the first four (time, class) indices stay, in order.
+    t, c = 3, 2
+    logits = torch.zeros(t, c)
+    offsets = torch.ones(t, c, 2)
+    out = detector_output([(1, logits, offsets, torch.ones(t, dtype=torch.bool))])
+    segs, scores, labels = PostProcessor(pre_nms_topk=4).candidates(out, 0)
+    assert labels.tolist() == [0, 1, 0, 1]
+    np.testing.assert_allclose(segs[:, 0].numpy(), [-1, -1, 0, 0])
+
+
+def test_truncation_by_max_seg_num_keeps_the_top_scored():
+    rng = np.random.default_rng(5)
+    t, c = 200, 5
+    logits = torch.from_numpy(rng.normal(-1.0, 2.0, (t, c)).astype(np.float32))
+    offsets = torch.from_numpy(rng.uniform(0.2, 8.0, (t, c, 2)).astype(np.float32))
+    out = detector_output([(1, logits, offsets, torch.ones(t, dtype=torch.bool))])
+    for multiclass in (True, False):
+        for nms_kind in ("soft", "hard", "none"):
+            full = PostProcessor(nms=nms_kind, multiclass=multiclass)(out, [UNIT], [1e6])[0]
+            assert len(full) > 30
+            for cap in (1, 7, 30):
+                post = PostProcessor(nms=nms_kind, multiclass=multiclass, max_seg_num=cap)
+                dets = post(out, [UNIT], [1e6])[0]
+                assert len(dets) == cap
+                # The cap keeps exactly the cap best of the uncapped result, in order.
+                assert torch.equal(dets.scores, full.scores[:cap])
+                assert torch.equal(dets.labels, full.labels[:cap])
+                assert torch.equal(dets.segments, full.segments[:cap])

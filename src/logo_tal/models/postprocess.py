@@ -3,215 +3,77 @@
 Follows docs/decisions.md D48-D52 (ActionFormer / TriDet ``inference_single_video`` and
 ``batched_nms``) without their compiled extension.
 
-Soft-NMS here is exact greedy Soft-NMS computed in *rounds* instead of one selection at a time.
-Two facts make that possible:
+Soft-NMS is exact greedy Soft-NMS computed in rounds by ``logo_tal.models.greedy_nms`` (numpy;
+see its docstring), tested against a one-at-a-time brute force in tests/models/test_postprocess.
 
-* A candidate's score changes only when a candidate that overlaps it (intersection > 0, hence
-  weight != 1) is selected, and scores only decrease.
-* So a candidate ranked above every alive candidate that overlaps it is selected by the greedy
-  with its current score, whatever else is selected before it.
-
-Each round takes the top ``block`` alive candidates of every group (class), selects every member
-that no higher-ranked member overlaps (the top member always qualifies), and applies all their
-decays at once. Because greedy selections come out with non-increasing scores, sorting the
-selections by score (ties: lower input index first) restores the greedy's selection order. The
-rounds run for all classes at once on a padded (G, N) problem, so Python iterates over rounds,
-never over detections. Tested against a one-at-a-time brute force in tests/models/test_postprocess.
+Candidate order (issue 9): the decoder emits candidates in (level, time, class) order, and
+``PostProcessor.suppress`` stably sorts them by descending score before NMS, as AF/TD sort their
+candidate list. Every tie (equal scores in the NMS, in the per-class cap and in the final
+``max_seg_num`` truncation) therefore goes to the candidate that comes first in that sorted
+order: higher score, then lower level, earlier time, lower class index.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import threading
+from collections.abc import Iterator
+
+import numpy as np
 import torch
 
 from logo_tal.detections import Detections
 from logo_tal.grid import FeatureGrid
+from logo_tal.models.greedy_nms import DEFAULT_BLOCK, greedy_nms
 from logo_tal.models.outputs import DetectorOutput
 
-# Added to segment lengths in the IoU of the AF/TD C++ NMS (nms_cpu.cpp); kept for identical
-# decays on zero-length segments.
-LENGTH_EPS = 1e-6
-# Candidates per group examined per round; 32 measured fastest for THUMOS- and ANet-sized inputs
-# (scripts/bench_postprocess.py).
-DEFAULT_BLOCK = 32
-# Pair-matrix elements per chunk in the decay step (64k float32 = 256 KB, cache-sized).
-CHUNK_ELEMENTS = 1 << 16
+_THREADS_LOCK = threading.Lock()
 
 
-def _pairwise_iou(a1, a2, alen, b1, b2, blen) -> torch.Tensor:
-    """IoU with the reference's lengths (x2 - x1 + 1e-6) and intersection clamped at 0."""
-    inter = (torch.minimum(a2, b2) - torch.maximum(a1, b1)).clamp_(min=0)
-    return inter.div_(alen + blen - inter)
+@functools.lru_cache(maxsize=1)
+def _openmp_backend() -> bool:
+    """torch's intra-op pool is OpenMP (the Linux/Windows wheels); with the native pool
+    ``torch.set_num_threads`` after the first parallel op only warns, so it is left alone."""
+    return "parallel backend: OpenMP" in torch.__config__.parallel_info()
 
 
-def _greedy_nms_batched(
-    segments: torch.Tensor,
-    scores: torch.Tensor,
-    valid: torch.Tensor,
-    *,
-    sigma: float,
-    min_score: float,
-    max_num: int,
-    iou_threshold: float | None = None,
-    total_max: int | None = None,
-    block: int = DEFAULT_BLOCK,
-) -> torch.Tensor:
-    """Greedy (Soft-)NMS of G independent groups in rounds.
+@contextlib.contextmanager
+def intra_op_threads(num: int | None) -> Iterator[None]:
+    """Run the body with ``num`` torch intra-op threads, then restore the previous count.
 
-    Args:
-        segments: (G, N, 2) (start, end); scores: (G, N); valid: (G, N) bool (padding False).
-        sigma: Gaussian decay ``exp(-IoU^2 / sigma)`` (AF/TD ``method=2``: divided by sigma).
-        min_score: candidates decayed below it are dropped (the top of the first round is
-            always selected, as in the reference).
-        max_num: selections kept per group.
-        iou_threshold: if given, hard NMS: weight 0 for IoU >= threshold, else 1; ``sigma`` and
-            ``min_score`` are then unused.
-        total_max: if given, only selections that can rank among the ``total_max`` best of all
-            groups together are guaranteed (the rest may be skipped): exact for a caller that
-            sorts all groups' selections and keeps ``total_max`` (multiclass post-processing).
-        block: candidates examined per group and round.
-
-    Returns:
-        (G, N) score at selection time for selected candidates (at most ``max_num`` per group, the
-        greedy's first ones), -inf elsewhere.
+    Post-processing is many small ops; with 2+ threads each one over ~32k elements starts an
+    OpenMP region, and when another process holds a core the region waits for its descheduled
+    worker (issue 10: 5 ms decode became 20-230 ms). Exception-safe (``finally``). Thread-safe:
+    with the OpenMP backend torch's count is per calling thread (new threads start from the last
+    value set), so each caller saves and restores its own; the lock keeps a save/set pair of one
+    thread from interleaving with another's. ``num=None`` or a non-OpenMP build: no change.
     """
-    num_groups, n0 = scores.shape
-    dtype = scores.dtype
-    neg_inf = float("-inf")
-    picked = torch.full((num_groups, n0), neg_inf, dtype=dtype)
-    if n0 == 0 or num_groups == 0:
-        return picked
-    hard = iou_threshold is not None
-    floor = 0.0 if hard else min_score
+    if num is None or not _openmp_backend():
+        yield
+        return
+    with _THREADS_LOCK:
+        previous = torch.get_num_threads()
+        if previous != num:
+            torch.set_num_threads(num)
+    try:
+        yield
+    finally:
+        if previous != num:
+            with _THREADS_LOCK:
+                torch.set_num_threads(previous)
 
-    x1 = segments[..., 0].contiguous()
-    x2 = segments[..., 1].contiguous()
-    length = x2 - x1 + LENGTH_EPS
-    cur = torch.where(valid, scores, torch.full_like(scores, neg_inf))
-    orig = torch.arange(n0).expand(num_groups, n0)  # column -> input index (after compaction)
-    count = torch.zeros(num_groups, dtype=torch.long)
-    first_round = True
-    kept_scores: list[torch.Tensor] = []
-    earlier = torch.ones(0, 0, dtype=torch.bool)
 
-    while True:
-        alive = cur > neg_inf
-        num_alive = alive.sum(1)
-        widest = int(num_alive.max())
-        if widest == 0:
-            break
-        n = cur.shape[1]
-        if 4 * widest <= 3 * n and n > 2 * block:
-            # Drop dead columns (stable, so input order among alive columns is kept).
-            order = torch.argsort((~alive).to(torch.int8), dim=1, stable=True)[:, :widest]
-            x1, x2, length, cur, orig = (t.gather(1, order) for t in (x1, x2, length, cur, orig))
-            n = widest
-
-        k = min(block, n)
-        if k < n:
-            top_s, top_i = cur.topk(k + 1, dim=1)
-            bound = top_s[:, k : k + 1]
-            top_s, top_i = top_s[:, :k], top_i[:, :k]
-            ok = (top_s > bound) & (top_s > neg_inf)
-        else:
-            top_s, top_i = cur.topk(k, dim=1)
-            ok = top_s > neg_inf
-        ties = ((top_s[:, 1:] == top_s[:, :-1]) & ok[:, 1:]).any()
-        if k < n:
-            # A top member tied with the (k+1)-th leaves no member strictly above it.
-            ties = ties | ((top_s[:, :1] == bound) & (bound > neg_inf)).any()
-        key = torch.where(ok, top_s, torch.full_like(top_s, neg_inf))
-        if bool(ties):
-            # Exact ties (rare with sigmoid scores) need the greedy's rule, lower input index
-            # first. Members tied with the (k+1)-th are left out (an outsider might outrank
-            # them on index), except the group's true top, argmax (first index among ties),
-            # which replaces the last slot if topk left it out.
-            best = cur.argmax(1, keepdim=True)
-            is_best = top_i == best
-            missing = ~is_best.any(1) & (cur.gather(1, best)[:, 0] > neg_inf)
-            top_i[missing, -1] = best[missing, 0]
-            top_s[missing, -1] = cur.gather(1, best)[missing, 0]
-            is_best[missing, -1] = True
-            ok = ok | (is_best & (top_s > neg_inf))
-            key = torch.where(ok, top_s, torch.full_like(top_s, neg_inf))
-            by_index = torch.argsort(orig.gather(1, top_i), dim=1)
-            top_i, key, ok = (t.gather(1, by_index) for t in (top_i, key, ok))
-            by_score = torch.argsort(key, dim=1, descending=True, stable=True)
-            top_i, key, ok = (t.gather(1, by_score) for t in (top_i, key, ok))
-
-        bx1, bx2 = x1.gather(1, top_i), x2.gather(1, top_i)
-        inter = torch.minimum(bx2[:, :, None], bx2[:, None, :]) - torch.maximum(
-            bx1[:, :, None], bx1[:, None, :]
-        )
-        if earlier.shape[0] != k:
-            earlier = torch.ones(k, k, dtype=torch.bool).triu(1)  # [a, b]: a ranked before b
-        blocked = ((inter > 0) & earlier & ok[:, :, None]).any(1)
-        sel = ok & ~blocked
-        if first_round:
-            # The reference drops sub-threshold candidates right after its first selection.
-            sel[:, 1:] &= key[:, 1:] >= floor
-            first_round = False
-
-        num_sel = sel.sum(1)
-        if not bool(num_sel.any()):  # cannot happen: each alive group selects its top
-            raise RuntimeError("Soft-NMS made no progress; please report this input")
-        g, m = sel.nonzero(as_tuple=True)
-        cols = top_i[g, m]
-        new_scores = key[g, m]
-        picked[g, orig[g, cols]] = new_scores
-        count += num_sel
-        if total_max is not None:
-            kept_scores.append(new_scores)
-
-        # Decay of every group by its own selections, on (S, n) pairs. Chunks of rows keep the
-        # temporaries cache-sized (one 3 MB pass per op measured ~2x slower than chunks).
-        flat_sel = g * n + cols
-        rows = max(1, CHUNK_ELEMENTS // n)
-        acc = torch.zeros(num_groups, n, dtype=dtype)
-        geom = torch.stack((x1, x2, length))  # (3, G, n): one gather per chunk for all three
-        chosen = geom.view(3, -1).index_select(1, flat_sel)[:, :, None]  # (3, S, 1)
-        for lo in range(0, g.numel(), rows):
-            gc = g[lo : lo + rows]
-            a = geom.index_select(1, gc)  # (3, s, n)
-            b = chosen[:, lo : lo + rows]
-            iou = _pairwise_iou(a[0], a[1], a[2], b[0], b[1], b[2])
-            # hard: count IoU >= threshold hits; soft: sum IoU^2 (log of the Gaussian weight)
-            acc.index_add_(0, gc, (iou >= iou_threshold).to(dtype) if hard else iou * iou)
-        if hard:
-            cur = torch.where(acc > 0, torch.full_like(cur, neg_inf), cur)
-        else:
-            cur = cur * torch.exp(acc * (-1.0 / sigma))
-        cur[g, cols] = neg_inf
-        cur = torch.where(cur < floor, torch.full_like(cur, neg_inf), cur)
-
-        # Raise the removal floor once enough is kept: later selections score at most their
-        # current score, so a candidate already below the max_num-th best kept score of its
-        # group (or the total_max-th best overall) can never enter the output, and neither can
-        # anything it would decay (those score even lower when it is selected).
-        full = count >= max_num
-        if bool(full.any()):
-            kth = torch.full((num_groups, 1), neg_inf, dtype=dtype)
-            kth[full] = picked[full].topk(max_num, dim=1).values[:, -1:]
-            cur = torch.where(cur < kth, torch.full_like(cur, neg_inf), cur)
-        if total_max is not None and int(count.sum()) >= total_max:
-            kept_scores = [torch.cat(kept_scores)]
-            kth_all = kept_scores[0].topk(total_max).values[-1]
-            cur = torch.where(cur < kth_all, torch.full_like(cur, neg_inf), cur)
-
+def _greedy_nms_single(
+    segments: torch.Tensor, scores: torch.Tensor, **options
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One candidate set through the greedy NMS (options as ``greedy_nms``)."""
+    segs = torch.as_tensor(segments).detach().cpu().to(torch.float32).reshape(-1, 2).numpy()
+    sc = torch.as_tensor(scores).detach().cpu().to(torch.float32).reshape(-1).numpy()
+    picked = greedy_nms(segs[:, 0], segs[:, 1], sc, **options)
     # Selection order = descending score, ties by input index (stable sort over input order).
-    if int(count.max()) > max_num:
-        order = torch.argsort(picked, dim=1, descending=True, stable=True)
-        rank = torch.empty_like(order)
-        rank.scatter_(1, order, torch.arange(n0).expand(num_groups, n0).contiguous())
-        picked = torch.where(rank < max_num, picked, torch.full_like(picked, neg_inf))
-    return picked
-
-
-def _selection_order(picked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N,) picked scores (-inf = not kept) -> (indices, scores) in selection order."""
-    order = torch.argsort(picked, descending=True, stable=True)
-    num = int((picked > float("-inf")).sum())
-    order = order[:num]
-    return order, picked[order]
+    order = np.argsort(-picked, kind="stable")[: int(np.count_nonzero(picked > -np.inf))]
+    return torch.from_numpy(order.astype(np.int64)), torch.from_numpy(picked[order])
 
 
 def soft_nms(
@@ -273,17 +135,6 @@ def nms(
     )
 
 
-def _greedy_nms_single(
-    segments: torch.Tensor, scores: torch.Tensor, **options
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One candidate set through the batched greedy NMS (options as ``_greedy_nms_batched``)."""
-    segments = torch.as_tensor(segments).detach().cpu()
-    scores = torch.as_tensor(scores).detach().cpu()
-    valid = torch.ones(1, scores.shape[0], dtype=torch.bool)
-    picked = _greedy_nms_batched(segments[None], scores[None], valid, **options)[0]
-    return _selection_order(picked)
-
-
 def _segment_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """(A, 2) x (B, 2) -> (A, B) plain IoU."""
     inter = torch.minimum(a[:, None, 1], b[None, :, 1]) - torch.maximum(
@@ -333,6 +184,9 @@ class PostProcessor:
         max_seg_num: detections per video after NMS (and per class inside multiclass NMS).
         voting_thresh: > 0 enables segment voting after class-agnostic NMS (TD ANet 0.95).
         block: Soft-NMS round size (speed only).
+        num_threads: torch intra-op threads while post-processing (restored afterwards); 1 is
+            fastest for its many small ops, on an idle and on a busy machine (issue 10,
+            docs/benchmarks.md). None: leave torch's setting.
     """
 
     def __init__(
@@ -348,6 +202,7 @@ class PostProcessor:
         max_seg_num: int = 2000,
         voting_thresh: float = 0.0,
         block: int = DEFAULT_BLOCK,
+        num_threads: int | None = 1,
     ) -> None:
         if nms not in ("soft", "hard", "none"):
             raise ValueError(f"nms must be 'soft', 'hard' or 'none', got {nms!r}")
@@ -362,6 +217,7 @@ class PostProcessor:
         self.max_seg_num = int(max_seg_num)
         self.voting_thresh = float(voting_thresh)
         self.block = int(block)
+        self.num_threads = None if num_threads is None else int(num_threads)
 
     @torch.no_grad()
     def __call__(
@@ -383,17 +239,18 @@ class PostProcessor:
                 f"got {len(grids)} grids and {len(durations)} durations for a batch of {batch}"
             )
         results = []
-        for b in range(batch):
-            segs, scores, labels = self.candidates(out, b)
-            segs, scores, labels = self.suppress(segs, scores, labels)
-            seconds = grids[b].to_seconds(segs.double().numpy(), duration=float(durations[b]))
-            results.append(
-                Detections(
-                    segments=torch.from_numpy(seconds).float().reshape(-1, 2),
-                    scores=scores.float(),
-                    labels=labels.long(),
+        with intra_op_threads(self.num_threads):
+            for b in range(batch):
+                segs, scores, labels = self.candidates(out, b)
+                segs, scores, labels = self.suppress(segs, scores, labels)
+                seconds = grids[b].to_seconds(segs.double().numpy(), duration=float(durations[b]))
+                results.append(
+                    Detections(
+                        segments=torch.from_numpy(seconds).float().reshape(-1, 2),
+                        scores=scores.float(),
+                        labels=labels.long(),
+                    )
                 )
-            )
         return results
 
     def candidates(
@@ -413,8 +270,8 @@ class PostProcessor:
             keep = torch.nonzero(prob > self.pre_nms_thresh).squeeze(1)
             kept = prob[keep]
             if kept.numel() > self.pre_nms_topk:
-                kept, top = kept.topk(self.pre_nms_topk)
-                keep = keep[top]
+                top = _topk_in_index_order(kept, self.pre_nms_topk)
+                keep, kept = keep[top], kept[top]
             point = keep // num_classes
             label = keep % num_classes
             off = offsets[b].float()
@@ -434,47 +291,55 @@ class PostProcessor:
     def suppress(
         self, segs: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """NMS (+ voting), sort by score, cap at ``max_seg_num``. Shapes (M, 2), (M,), (M,)."""
+        """NMS (+ voting), sort by score, cap at ``max_seg_num``. Shapes (M, 2), (M,), (M,).
+
+        The candidates are first sorted by descending score with a stable sort (AF/TD sort the
+        candidate list before NMS), so every tie below, in the NMS, in its per-class cap and
+        in the final truncation, goes to the candidate that came first in the decoder's
+        (level, time, class) order, like ``torch.sort(stable=True)``.
+        """
+        order = torch.argsort(scores, descending=True, stable=True)
+        segs, scores, labels = segs[order], scores[order], labels[order]
         if self.nms != "none" and scores.numel() > 0:
-            if self.multiclass:
-                groups, inverse = torch.unique(labels, return_inverse=True)
-            else:
-                groups, inverse = torch.zeros(1, dtype=torch.long), torch.zeros_like(labels)
-            # Padded (G, N_max) layout: column = rank of a candidate within its group.
-            counts = torch.bincount(inverse, minlength=groups.numel())
-            order = torch.argsort(inverse, stable=True)
-            starts = torch.cumsum(counts, 0) - counts
-            col = torch.empty_like(order)
-            col[order] = torch.arange(order.numel()) - starts[inverse[order]]
-            shape = (groups.numel(), int(counts.max()))
-            pad_segs = segs.new_zeros(*shape, 2)
-            pad_scores = scores.new_zeros(shape)
-            valid = torch.zeros(shape, dtype=torch.bool)
-            pad_segs[inverse, col] = segs
-            pad_scores[inverse, col] = scores
-            valid[inverse, col] = True
-            picked = _greedy_nms_batched(
-                pad_segs,
-                pad_scores,
-                valid,
+            seg_np = segs.detach().cpu().to(torch.float32).numpy()
+            picked = greedy_nms(
+                seg_np[:, 0],
+                seg_np[:, 1],
+                scores.detach().cpu().to(torch.float32).numpy(),
+                labels.cpu().numpy() if self.multiclass else None,
                 sigma=self.sigma,
                 min_score=self.min_score,
                 max_num=self.max_seg_num,
                 iou_threshold=self.iou_threshold if self.nms == "hard" else None,
                 total_max=self.max_seg_num,
                 block=self.block,
-            )[inverse, col]
-            chosen = picked > float("-inf")
-            new_segs, new_scores = segs[chosen], picked[chosen]
+            )
+            chosen = torch.from_numpy(picked > -np.inf)
+            new_segs = segs[chosen]
+            new_scores = torch.from_numpy(picked[chosen.numpy()]).to(scores.dtype)
             if self.voting_thresh > 0 and not self.multiclass:
                 new_segs = segment_voting(new_segs, segs, scores, self.voting_thresh)
             segs, scores, labels = new_segs, new_scores, labels[chosen]
-        order = torch.argsort(scores, descending=True, stable=True)[: self.max_seg_num]
-        return segs[order], scores[order], labels[order]
+            order = torch.argsort(scores, descending=True, stable=True)
+            segs, scores, labels = segs[order], scores[order], labels[order]
+        keep = slice(0, self.max_seg_num)
+        return segs[keep], scores[keep], labels[keep]
+
+
+def _topk_in_index_order(values: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the ``k`` largest values, in increasing index order; ties at the cut go to
+    the lower index (as a stable descending sort followed by ``[:k]`` would choose)."""
+    kth = values.topk(k).values[-1]
+    above = values > kth
+    tied = values == kth
+    need = k - int(above.sum())
+    take = above | (tied & (torch.cumsum(tied, 0) <= need))
+    return torch.nonzero(take).squeeze(1)
 
 
 __all__ = [
     "PostProcessor",
+    "intra_op_threads",
     "nms",
     "segment_voting",
     "soft_nms",
