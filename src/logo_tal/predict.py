@@ -118,22 +118,26 @@ def predict(cfg: DictConfig) -> tuple[Records, dict[str, Any]]:
     ]
     records = {r.video_id: r for r in datamodule.dataset("predict").records}
     if cfg.get("plot", True):
-        for video, dets in detections.items():
-            record = records[video]
-            truth = [{"segment": [s, e]} for s, e in record.gt_segments.tolist()]
-            files.append(
-                plot_timeline(
-                    output_dir / "plots" / f"{video}.png",
-                    video,
-                    record.duration,
-                    dets,
-                    truth or None,
-                    top_k=int(cfg.get("plot_top_k", 10)),
-                )
-            )
+        files += _plot_timelines(output_dir / "plots", detections, records, cfg.plot_top_k)
     _print_summary(detections, {v: r.duration for v, r in records.items()})
     log.info(f"wrote {files[0]} and {len(files) - 1} plot(s)")
     return detections, {"module": module, "run_cfg": run_cfg, "files": files}
+
+
+def _plot_timelines(
+    out_dir: Path, detections: Records, records: dict[str, Any], top_k: int
+) -> list[Path]:
+    """One timeline plot per video: its top detections, and its ground truth when known."""
+    files = []
+    for video, dets in detections.items():
+        record = records[video]
+        truth = [{"segment": [s, e]} for s, e in record.gt_segments.tolist()]
+        files.append(
+            plot_timeline(
+                out_dir / f"{video}.png", video, record.duration, dets, truth or None, int(top_k)
+            )
+        )
+    return files
 
 
 def _print_summary(detections: Records, durations: dict[str, float]) -> None:

@@ -284,75 +284,108 @@ def load_annotations(
     videos: dict[str, VideoRecord] = {}
 
     for vid, entry in data["database"].items():
-        if not isinstance(entry, dict):
-            problems.append(Problem(vid, VIDEO_DROPPED, 1, "entry is not an object"))
-            continue
-        missing = [k for k in ("subset", "duration") if k not in entry]
-        duration = _as_float(entry.get("duration"))
-        video_fps = fps if fps is not None else _as_float(entry.get("fps"))
-        if fps is None and "fps" not in entry:
-            missing.append("fps")
-        if missing:
-            problems.append(Problem(vid, MISSING_FIELD, 1, "video field " + "/".join(missing)))
-            problems.append(Problem(vid, VIDEO_DROPPED, 1, "missing " + "/".join(missing)))
-            continue
-        if duration is None or duration <= 0 or video_fps is None or video_fps <= 0:
-            bad = "duration" if duration is None or duration <= 0 else "fps"
-            problems.append(Problem(vid, VIDEO_DROPPED, 1, f"invalid {bad}"))
-            continue
-        raw = entry.get("annotations")
-        if raw is None:
-            raw = []
-            problems.append(Problem(vid, MISSING_FIELD, 1, "video field annotations (empty)"))
-
-        gt, gt_lab, counts = [], [], Counter()
-        unknown: set[str] = set()
-        for ann in raw if isinstance(raw, list) else []:
-            seg = ann.get("segment") if isinstance(ann, dict) else None
-            label = ann.get("label") if isinstance(ann, dict) else None
-            if seg is None or label is None:
-                counts[MISSING_FIELD] += 1
-                continue
-            if not isinstance(seg, (list, tuple)) or len(seg) != 2:
-                counts[BAD_SEGMENT] += 1
-                continue
-            s, e = _as_float(seg[0]), _as_float(seg[1])
-            if s is None or e is None:
-                counts[BAD_SEGMENT] += 1
-                continue
-            if label_map is None:
-                idx = 0
-            elif label in label_map:
-                idx = label_map[label]
-            else:
-                counts[UNKNOWN_LABEL] += 1
-                unknown.add(str(label))
-                continue
-            gt.append((s, e))
-            gt_lab.append(idx)
-
-        gt_segments = np.asarray(gt, dtype=np.float64).reshape(-1, 2)
-        gt_labels = np.asarray(gt_lab, dtype=np.int64)
-        segs, labs = _training_targets(gt_segments, gt_labels, duration, drop_duplicates, counts)
-        for kind, n in counts.items():
-            detail = ", ".join(sorted(unknown)) if kind == UNKNOWN_LABEL else ""
-            problems.append(Problem(vid, kind, n, detail))
-        videos[vid] = VideoRecord(
-            video_id=vid,
-            subset=str(entry["subset"]).lower(),
-            duration=duration,
-            fps=float(video_fps),
-            gt_segments=gt_segments,
-            gt_labels=gt_labels,
-            segments=segs,
-            labels=labs,
-        )
+        record = _video_record(vid, entry, fps, label_map, drop_duplicates, problems)
+        if record is not None:
+            videos[vid] = record
 
     db = AnnotationDatabase(str(path), videos, names, problems)
     if log_problems:
         for line in db.report():
             log.warning(line)
     return db
+
+
+def _video_timing(
+    vid: str, entry: object, fps: float | None, problems: list[Problem]
+) -> tuple[float, float] | None:
+    """(duration, fps) of a video entry, or None (with the reason recorded) when unusable."""
+    if not isinstance(entry, dict):
+        problems.append(Problem(vid, VIDEO_DROPPED, 1, "entry is not an object"))
+        return None
+    missing = [k for k in ("subset", "duration") if k not in entry]
+    duration = _as_float(entry.get("duration"))
+    video_fps = fps if fps is not None else _as_float(entry.get("fps"))
+    if fps is None and "fps" not in entry:
+        missing.append("fps")
+    if missing:
+        problems.append(Problem(vid, MISSING_FIELD, 1, "video field " + "/".join(missing)))
+        problems.append(Problem(vid, VIDEO_DROPPED, 1, "missing " + "/".join(missing)))
+        return None
+    if duration is None or duration <= 0 or video_fps is None or video_fps <= 0:
+        bad = "duration" if duration is None or duration <= 0 else "fps"
+        problems.append(Problem(vid, VIDEO_DROPPED, 1, f"invalid {bad}"))
+        return None
+    return duration, float(video_fps)
+
+
+def _instances(
+    raw: object, label_map: dict[str, int] | None, counts: Counter, unknown: set[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The representable instances of an ``annotations`` list, as annotated: (M, 2) seconds
+    and (M,) class ids. Unusable entries are counted in ``counts`` by kind."""
+    gt, gt_lab = [], []
+    for ann in raw if isinstance(raw, list) else []:
+        seg = ann.get("segment") if isinstance(ann, dict) else None
+        label = ann.get("label") if isinstance(ann, dict) else None
+        if seg is None or label is None:
+            counts[MISSING_FIELD] += 1
+            continue
+        if not isinstance(seg, (list, tuple)) or len(seg) != 2:
+            counts[BAD_SEGMENT] += 1
+            continue
+        s, e = _as_float(seg[0]), _as_float(seg[1])
+        if s is None or e is None:
+            counts[BAD_SEGMENT] += 1
+            continue
+        if label_map is None:
+            idx = 0
+        elif label in label_map:
+            idx = label_map[label]
+        else:
+            counts[UNKNOWN_LABEL] += 1
+            unknown.add(str(label))
+            continue
+        gt.append((s, e))
+        gt_lab.append(idx)
+    return np.asarray(gt, dtype=np.float64).reshape(-1, 2), np.asarray(gt_lab, dtype=np.int64)
+
+
+def _video_record(
+    vid: str,
+    entry: object,
+    fps: float | None,
+    label_map: dict[str, int] | None,
+    drop_duplicates: bool,
+    problems: list[Problem],
+) -> VideoRecord | None:
+    """One video's record (evaluation ground truth and training targets), or None when the
+    video cannot be used; every repair and drop is appended to ``problems``."""
+    timing = _video_timing(vid, entry, fps, problems)
+    if timing is None:
+        return None
+    duration, video_fps = timing
+    assert isinstance(entry, dict)
+    raw = entry.get("annotations")
+    if raw is None:
+        raw = []
+        problems.append(Problem(vid, MISSING_FIELD, 1, "video field annotations (empty)"))
+    counts: Counter = Counter()
+    unknown: set[str] = set()
+    gt_segments, gt_labels = _instances(raw, label_map, counts, unknown)
+    segs, labs = _training_targets(gt_segments, gt_labels, duration, drop_duplicates, counts)
+    for kind, n in counts.items():
+        detail = ", ".join(sorted(unknown)) if kind == UNKNOWN_LABEL else ""
+        problems.append(Problem(vid, kind, n, detail))
+    return VideoRecord(
+        video_id=vid,
+        subset=str(entry["subset"]).lower(),
+        duration=duration,
+        fps=video_fps,
+        gt_segments=gt_segments,
+        gt_labels=gt_labels,
+        segments=segs,
+        labels=labs,
+    )
 
 
 def _training_targets(

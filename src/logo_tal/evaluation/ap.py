@@ -426,6 +426,173 @@ def _interpolated_ap(
     return ap
 
 
+@dataclass
+class _GroupedGroundTruth:
+    """Accepted ground truth grouped by (evaluated class position, video), row order kept."""
+
+    kept: np.ndarray  # (N,) bool over the input rows
+    video: np.ndarray  # (M,) video of each accepted row, input order
+    key: np.ndarray  # (M,) group key class * num_videos + video, group order
+    start: np.ndarray
+    end: np.ndarray
+    group_keys: np.ndarray
+    group_first: np.ndarray
+    group_size: np.ndarray
+
+
+@dataclass
+class _RankedPredictions:
+    """Scored predictions ranked per class by descending score (stable)."""
+
+    ranked: np.ndarray  # indices into the predictions
+    cls: np.ndarray  # evaluated class position of each ranked prediction
+    video: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    known_video: np.ndarray  # bool
+
+
+def _group_ground_truth(
+    gt: GroundTruth, kept: np.ndarray, class_position: np.ndarray
+) -> _GroupedGroundTruth:
+    num_videos = len(gt.video_ids)
+    g_video, g_label = gt.video[kept], gt.label[kept]
+    g_cls = class_position[g_label]
+    order = np.lexsort((g_video, g_cls))
+    key = (g_cls * num_videos + g_video)[order]
+    group_keys, group_first, group_size = np.unique(key, return_index=True, return_counts=True)
+    return _GroupedGroundTruth(
+        kept=kept,
+        video=g_video,
+        key=key,
+        start=gt.start[kept][order],
+        end=gt.end[kept][order],
+        group_keys=group_keys,
+        group_first=group_first,
+        group_size=group_size,
+    )
+
+
+def _rank_predictions(
+    pred: Predictions, evaluated: np.ndarray, class_position: np.ndarray, num_videos: int
+) -> _RankedPredictions:
+    vocab = evaluated.size
+    in_vocab = (pred.label >= 0) & (pred.label < vocab)
+    scored = np.zeros(len(pred), dtype=bool)
+    scored[in_vocab] = evaluated[pred.label[in_vocab]]
+    selected = np.flatnonzero(scored)
+    p_cls_unsorted = class_position[pred.label[selected]]
+    ranked = selected[np.lexsort((-pred.score[selected], p_cls_unsorted))]
+    video = pred.video[ranked]
+    return _RankedPredictions(
+        ranked=ranked,
+        cls=class_position[pred.label[ranked]],
+        video=video,
+        start=pred.start[ranked],
+        end=pred.end[ranked],
+        known_video=(video >= 0) & (video < num_videos),
+    )
+
+
+def _true_positives(
+    g: _GroupedGroundTruth, p: _RankedPredictions, num_videos: int, thresholds: np.ndarray
+) -> np.ndarray:
+    """(K, #ranked) bool: greedy matching of every ranked prediction at every threshold."""
+    # Attach each prediction to its ground-truth group, if any.
+    p_key = p.cls * num_videos + np.where(p.known_video, p.video, 0)
+    group = np.searchsorted(g.group_keys, p_key)
+    group = np.minimum(group, max(g.group_keys.size - 1, 0))
+    has_group = p.known_video & (g.group_keys.size > 0)
+    if g.group_keys.size:
+        has_group &= g.group_keys[group] == p_key
+    grouped = np.flatnonzero(has_group)
+    grouped_group = group[grouped]
+
+    # All (prediction, ground truth) pairs of a group. Pairs below the lowest threshold can
+    # never match, so they (and predictions left without pairs) are dropped before matching.
+    counts = g.group_size[grouped_group]
+    pair_pred = np.repeat(np.arange(grouped.size), counts)
+    pair_gt = np.repeat(g.group_first[grouped_group] - np.cumsum(counts) + counts, counts)
+    pair_gt += np.arange(pair_gt.size)
+    pair_tiou = segment_tiou(
+        p.start[grouped][pair_pred], p.end[grouped][pair_pred], g.start[pair_gt], g.end[pair_gt]
+    )
+    useful = pair_tiou >= thresholds.min()
+    pair_pred, pair_gt, pair_tiou = pair_pred[useful], pair_gt[useful], pair_tiou[useful]
+    matchable = np.unique(pair_pred)
+    local = np.full(grouped.size, -1, dtype=np.int64)
+    local[matchable] = np.arange(matchable.size)
+    match_rank = _segmented_rank(p_key[grouped][matchable])
+    tp_matchable = _greedy_match(
+        match_rank,
+        local[pair_pred],
+        pair_gt,
+        pair_tiou,
+        matchable.size,
+        g.key.size,
+        thresholds,
+    )
+    tp = np.zeros((thresholds.size, p.ranked.size), dtype=bool)
+    tp[:, grouped[matchable]] = tp_matchable
+    return tp
+
+
+def _recall_at(
+    tp: np.ndarray,
+    g: _GroupedGroundTruth,
+    p: _RankedPredictions,
+    scores: np.ndarray,
+    num_videos: int,
+    recall_at: Sequence[int],
+) -> dict[int, np.ndarray]:
+    """Recall at k x #GT: a detection counts only if it is among the k * n_v best-scored
+    scored detections of its video (all classes together, n_v = accepted annotations of the
+    video). Inside a (class, video) group that keeps a prefix of the score order, so the greedy
+    matching of the full ranking restricted to those detections is the matching they alone
+    would get."""
+    gt_per_video = np.bincount(g.video, minlength=num_videos)
+    on_video = np.flatnonzero(p.known_video)
+    video_rank = np.empty(on_video.size, dtype=np.int64)
+    video_order = np.lexsort((p.ranked[on_video], -scores[p.ranked[on_video]], p.video[on_video]))
+    video_rank[video_order] = _segmented_rank(p.video[on_video][video_order])
+    recall: dict[int, np.ndarray] = {}
+    for multiple in recall_at:
+        within = video_rank < multiple * gt_per_video[p.video[on_video]]
+        recovered = (tp[:, on_video] & within[None, :]).sum(axis=1)
+        recall[int(multiple)] = recovered / max(int(g.kept.sum()), 1)
+    return recall
+
+
+def _counts(
+    gt: GroundTruth,
+    pred: Predictions,
+    g: _GroupedGroundTruth,
+    p: _RankedPredictions,
+    cleaning: tuple[np.ndarray, np.ndarray],
+    num_classes: int,
+) -> EvaluationCounts:
+    num_videos = len(gt.video_ids)
+    too_short, duplicate = cleaning
+    videos_with_gt = np.zeros(num_videos, dtype=bool)
+    videos_with_gt[g.video] = True
+    on_known_video_without_gt = p.known_video.copy()
+    on_known_video_without_gt[p.known_video] = ~videos_with_gt[p.video[p.known_video]]
+    return EvaluationCounts(
+        videos=num_videos,
+        videos_with_ground_truth=int(videos_with_gt.sum()),
+        gt_total=len(gt),
+        gt_kept=int(g.kept.sum()),
+        gt_too_short=int(too_short.sum()),
+        gt_duplicate=int(duplicate.sum()),
+        classes=num_classes,
+        predictions=len(pred),
+        predictions_scored=int(p.ranked.size),
+        predictions_unknown_label=int(len(pred) - p.ranked.size),
+        predictions_unknown_video=int((~p.known_video).sum()),
+        predictions_video_without_gt=int(on_known_video_without_gt.sum()),
+    )
+
+
 def evaluate_detections(
     ground_truth: GroundTruth,
     predictions: Predictions,
@@ -448,119 +615,28 @@ def evaluate_detections(
     thresholds = np.asarray(tiou_thresholds, dtype=np.float64).reshape(-1)
     if thresholds.size == 0 or not np.all(np.isfinite(thresholds)):
         raise ValueError(f"tiou_thresholds must be finite numbers, got {tiou_thresholds!r}")
-    k = thresholds.size
     gt, pred = ground_truth, predictions
     num_videos, vocab = len(gt.video_ids), len(gt.class_names)
 
     kept, too_short, duplicate = clean_ground_truth(gt)
-    g_video, g_label = gt.video[kept], gt.label[kept]
-    g_start, g_end = gt.start[kept], gt.end[kept]
-    num_positives = np.bincount(g_label, minlength=vocab)
+    num_positives = np.bincount(gt.label[kept], minlength=vocab)
     evaluated = num_positives > 0
     num_classes = int(evaluated.sum())
     class_position = np.cumsum(evaluated) - 1
-    npos = num_positives[evaluated]
 
-    # Ground truth grouped by (class, video), row order kept inside a group.
-    g_cls = class_position[g_label]
-    g_order = np.lexsort((g_video, g_cls))
-    g_key = (g_cls * num_videos + g_video)[g_order]
-    g_start, g_end = g_start[g_order], g_end[g_order]
-    group_keys, group_first, group_size = np.unique(g_key, return_index=True, return_counts=True)
+    grouped = _group_ground_truth(gt, kept, class_position)
+    ranked = _rank_predictions(pred, evaluated, class_position, num_videos)
+    tp = _true_positives(grouped, ranked, num_videos, thresholds)
 
-    # Scored predictions, ranked per class by descending score (stable: ties keep input order).
-    in_vocab = (pred.label >= 0) & (pred.label < vocab)
-    scored = np.zeros(len(pred), dtype=bool)
-    scored[in_vocab] = evaluated[pred.label[in_vocab]]
-    selected = np.flatnonzero(scored)
-    p_cls_unsorted = class_position[pred.label[selected]]
-    ranked = selected[np.lexsort((-pred.score[selected], p_cls_unsorted))]
-    p_cls = class_position[pred.label[ranked]]
-    p_video = pred.video[ranked]
-    p_start, p_end = pred.start[ranked], pred.end[ranked]
-    known_video = (p_video >= 0) & (p_video < num_videos)
-
-    # Attach each prediction to its ground-truth group, if any.
-    p_key = p_cls * num_videos + np.where(known_video, p_video, 0)
-    group = np.searchsorted(group_keys, p_key)
-    group = np.minimum(group, max(group_keys.size - 1, 0))
-    has_group = known_video & (group_keys.size > 0)
-    if group_keys.size:
-        has_group &= group_keys[group] == p_key
-    grouped = np.flatnonzero(has_group)
-    grouped_group = group[grouped]
-
-    # All (prediction, ground truth) pairs of a group. Pairs below the lowest threshold can
-    # never match, so they (and predictions left without pairs) are dropped before matching.
-    counts = group_size[grouped_group]
-    pair_pred = np.repeat(np.arange(grouped.size), counts)
-    pair_gt = np.repeat(group_first[grouped_group] - np.cumsum(counts) + counts, counts)
-    pair_gt += np.arange(pair_gt.size)
-    pair_tiou = segment_tiou(
-        p_start[grouped][pair_pred], p_end[grouped][pair_pred], g_start[pair_gt], g_end[pair_gt]
-    )
-    useful = pair_tiou >= thresholds.min()
-    pair_pred, pair_gt, pair_tiou = pair_pred[useful], pair_gt[useful], pair_tiou[useful]
-    matchable = np.unique(pair_pred)
-    local = np.full(grouped.size, -1, dtype=np.int64)
-    local[matchable] = np.arange(matchable.size)
-    match_rank = _segmented_rank(p_key[grouped][matchable])
-    tp_matchable = _greedy_match(
-        match_rank,
-        local[pair_pred],
-        pair_gt,
-        pair_tiou,
-        matchable.size,
-        g_key.size,
-        thresholds,
-    )
-    tp = np.zeros((k, ranked.size), dtype=bool)
-    tp[:, grouped[matchable]] = tp_matchable
-
-    ap_eval = _interpolated_ap(tp, p_cls, npos, num_classes)
-    ap = np.full((vocab, k), np.nan)
+    ap_eval = _interpolated_ap(tp, ranked.cls, num_positives[evaluated], num_classes)
+    ap = np.full((vocab, thresholds.size), np.nan)
     ap[evaluated] = ap_eval.T
-    m_ap = ap_eval.mean(axis=1) if num_classes else np.zeros(k)
-
-    # Recall at k x #GT: a detection counts only if it is among the k * n_v best-scored scored
-    # detections of its video (all classes together, n_v = accepted annotations of the video).
-    # Inside a (class, video) group that keeps a prefix of the score order, so the greedy
-    # matching of the full ranking restricted to those detections is the matching they alone
-    # would get.
-    gt_per_video = np.bincount(g_video, minlength=num_videos)
-    on_video = np.flatnonzero(known_video)
-    video_rank = np.empty(on_video.size, dtype=np.int64)
-    video_order = np.lexsort((ranked[on_video], -pred.score[ranked[on_video]], p_video[on_video]))
-    video_rank[video_order] = _segmented_rank(p_video[on_video][video_order])
-    recall: dict[int, np.ndarray] = {}
-    for multiple in recall_at:
-        within = video_rank < multiple * gt_per_video[p_video[on_video]]
-        recovered = (tp[:, on_video] & within[None, :]).sum(axis=1)
-        recall[int(multiple)] = recovered / max(int(kept.sum()), 1)
+    m_ap = ap_eval.mean(axis=1) if num_classes else np.zeros(thresholds.size)
 
     score_range = score_histogram = None
     if len(pred):
         score_range = (float(pred.score.min()), float(pred.score.max()))
         score_histogram = np.histogram(pred.score, bins=score_bins)
-
-    videos_with_gt = np.zeros(num_videos, dtype=bool)
-    videos_with_gt[g_video] = True
-    on_known_video_without_gt = known_video.copy()
-    on_known_video_without_gt[known_video] = ~videos_with_gt[p_video[known_video]]
-    counts_ = EvaluationCounts(
-        videos=num_videos,
-        videos_with_ground_truth=int(videos_with_gt.sum()),
-        gt_total=len(gt),
-        gt_kept=int(kept.sum()),
-        gt_too_short=int(too_short.sum()),
-        gt_duplicate=int(duplicate.sum()),
-        classes=num_classes,
-        predictions=len(pred),
-        predictions_scored=int(ranked.size),
-        predictions_unknown_label=int(len(pred) - ranked.size),
-        predictions_unknown_video=int((~known_video).sum()),
-        predictions_video_without_gt=int(on_known_video_without_gt.sum()),
-    )
     return DetectionReport(
         tiou_thresholds=thresholds,
         mAP=m_ap,
@@ -569,8 +645,8 @@ def evaluate_detections(
         class_names=gt.class_names,
         evaluated=evaluated,
         num_positives=num_positives,
-        counts=counts_,
-        recall=recall,
+        counts=_counts(gt, pred, grouped, ranked, (too_short, duplicate), num_classes),
+        recall=_recall_at(tp, grouped, ranked, pred.score, num_videos, recall_at),
         score_range=score_range,
         score_histogram=score_histogram,
     )

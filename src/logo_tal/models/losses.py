@@ -178,9 +178,8 @@ class DetectionLoss(nn.Module):
         num_classes = logits.shape[-1]
         if num_classes != self.num_classes:
             raise ValueError(f"logits have {num_classes} classes, loss expects {self.num_classes}")
-        k = offsets.shape[2]
-        if k not in (1, num_classes):
-            raise ValueError(f"offsets have K={k}; expected 1 or C={num_classes}")
+        if offsets.shape[2] not in (1, num_classes):
+            raise ValueError(f"offsets have K={offsets.shape[2]}; expected 1 or C={num_classes}")
 
         valid = flat.masks
         pos = targets.pos & valid
@@ -191,41 +190,22 @@ class DetectionLoss(nn.Module):
             )
         norm = self.loss_norm.clamp(min=1.0)
 
-        eps = self.label_smoothing
-        floor = eps / (num_classes + 1)
-        gt = targets.cls.to(logits.dtype) * (1.0 - eps) + floor
-        cls_loss = sigmoid_focal_loss(logits[valid], gt[valid], self.alpha, self.gamma)  # (V, C)
-
+        floor = self.label_smoothing / (num_classes + 1)
+        gt = targets.cls.to(logits.dtype) * (1.0 - self.label_smoothing) + floor
         # Positive (point, class) entries and their offsets: for K = C each entry uses its own
         # class's decoded offsets (one term per entry, TriDet); for K = 1 all share one row.
         pos_gt = gt[pos] > floor  # (Npos, C)
         pred = offsets[pos]  # (Npos, K, 2)
         reg_target = targets.reg[pos].to(pred.dtype)[:, None, :]  # (Npos, 1, 2)
 
+        cls_loss = sigmoid_focal_loss(logits[valid], gt[valid], self.alpha, self.gamma)  # (V, C)
         if self.iou_weight_power > 0 and pos_gt.any():
-            iou = iou_1d(pred, reg_target).expand(-1, num_classes)  # (Npos, C)
-            if self.detach_iou_weight:
-                iou = iou.detach()
-            # x**p has an infinite slope at 0: keep both the value and the gradient finite there.
-            safe = iou > EPS
-            weight = torch.where(safe, iou.clamp(min=EPS) ** self.iou_weight_power, 0.0)
-            weight = torch.where(pos_gt, weight, 1.0)
             # Rows of cls_loss are the valid points in order; positives are a subset of them.
             pos_rows = pos[valid]
             cls_loss = cls_loss.clone()
-            cls_loss[pos_rows] = cls_loss[pos_rows] * weight
+            cls_loss[pos_rows] = cls_loss[pos_rows] * self._iou_weight(pred, reg_target, pos_gt)
         loss_cls = cls_loss.sum() / norm
-
-        if num_pos == 0:
-            # Keeps the offset branch in the graph (DDP unused-parameter checks) with zero grad.
-            loss_reg = 0.0 * pred.sum()
-        else:
-            if k == 1:
-                pred_rows, target_rows = pred[:, 0], reg_target[:, 0]
-            else:
-                pred_rows = pred[pos_gt]  # (#entries, 2)
-                target_rows = reg_target.expand(-1, num_classes, -1)[pos_gt]
-            loss_reg = _REG_LOSSES[self.reg_loss](pred_rows, target_rows).sum() / norm
+        loss_reg = self._regression_loss(pred, reg_target, pos_gt, norm)
 
         if self.loss_weight > 0:
             weight_reg = self.loss_weight
@@ -237,3 +217,34 @@ class DetectionLoss(nn.Module):
             "loss_reg": loss_reg,
             "num_pos": num_pos.detach().float(),
         }
+
+    def _iou_weight(
+        self, pred: torch.Tensor, reg_target: torch.Tensor, pos_gt: torch.Tensor
+    ) -> torch.Tensor:
+        """``IoU ** power`` of each positive (point, class) entry, 1 for the point's other
+        classes: (Npos, C)."""
+        iou = iou_1d(pred, reg_target).expand(-1, pos_gt.shape[1])  # (Npos, C)
+        if self.detach_iou_weight:
+            iou = iou.detach()
+        # x**p has an infinite slope at 0: keep both the value and the gradient finite there.
+        safe = iou > EPS
+        weight = torch.where(safe, iou.clamp(min=EPS) ** self.iou_weight_power, 0.0)
+        return torch.where(pos_gt, weight, 1.0)
+
+    def _regression_loss(
+        self,
+        pred: torch.Tensor,
+        reg_target: torch.Tensor,
+        pos_gt: torch.Tensor,
+        norm: torch.Tensor,
+    ) -> torch.Tensor:
+        """DIoU/GIoU over the positive entries, normalised like the classification loss."""
+        if pred.shape[0] == 0:
+            # Keeps the offset branch in the graph (DDP unused-parameter checks) with zero grad.
+            return 0.0 * pred.sum()
+        if pred.shape[1] == 1:
+            pred_rows, target_rows = pred[:, 0], reg_target[:, 0]
+        else:
+            pred_rows = pred[pos_gt]  # (#entries, 2)
+            target_rows = reg_target.expand(-1, pos_gt.shape[1], -1)[pos_gt]
+        return _REG_LOSSES[self.reg_loss](pred_rows, target_rows).sum() / norm
