@@ -189,7 +189,7 @@ def test_anet_without_fusion_is_class_agnostic(data_dir, tmp_path):
     metrics, objects = train(_run_config(tmp_path, data_dir, ANET, "data.fusion=null"))
     assert objects["module"].class_names == ["action"]
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert saved["fusion"] == "none" and 0.0 <= saved["average_mAP"] <= 1.0
+    assert saved["fusion"] == "none"
     dets = json.loads((tmp_path / "run" / "detections.json").read_text())["results"]
     assert {e["label"] for entries in dets.values() for e in entries} == {"action"}
     assert max(len(entries) for entries in dets.values()) <= 200  # no fusion doubling
@@ -216,8 +216,9 @@ def test_anet_hdf5_features(data_dir, tmp_path):
     cfg = _run_config(tmp_path, data_dir, ANET, "data.feature_format=h5", "debug=fast_dev_run")
     metrics, objects = train(cfg)
     assert isinstance(objects["datamodule"].store, H5FeatureStore)
-    assert 0.0 <= metrics["test/mAP_avg"] <= 1.0
-    assert (tmp_path / "run" / "metrics.json").is_file()
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["counts"]["videos"] == 4  # fast_dev_run: one test batch of 4 videos
+    assert saved["average_mAP"] == pytest.approx(metrics["test/mAP_avg"], abs=1e-12)
 
 
 def test_missing_fusion_file_fails_at_start_up(data_dir, tmp_path):

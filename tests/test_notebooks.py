@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import statistics
 from pathlib import Path
 
@@ -244,4 +243,4 @@ def test_ablation_tables_notebook_shows_the_gap_for_thumos(tmp_path, monkeypatch
     assert tables["encoder"] == [] and tables["levels"] == []
     clff = tables["head"][2]
     assert clff["gap_avg"] == pytest.approx(clff["mAP_avg"][0] - 69.2)
-    assert not math.isnan(clff["gap_avg"]) and "gap avg" in ns["markdown"]["head"]
+    assert "gap avg" in ns["markdown"]["head"]

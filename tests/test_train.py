@@ -47,8 +47,10 @@ def test_fast_dev_run_every_encoder_head(encoder, head, tmp_path):
     )
     metrics, objects = train(cfg)
     assert objects["trainer"].global_step == 1
-    assert 0.0 <= metrics["test/mAP_avg"] <= 1.0
-    assert (tmp_path / "run" / "metrics.json").is_file()
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    # fast_dev_run tests one batch: its two videos, scored exactly as written.
+    assert saved["counts"]["videos"] == 2
+    assert saved["average_mAP"] == pytest.approx(metrics["test/mAP_avg"], abs=1e-12)
 
 
 def test_train_writes_every_output(tmp_path):
@@ -61,7 +63,7 @@ def test_train_writes_every_output(tmp_path):
     assert info["seed"] == cfg.seed and "torch" in info["versions"] and "git" in info
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["split"] == "test" and saved["global_step"] == 4
-    assert len(saved["mAP"]) == 5 and 0.0 <= saved["average_mAP"] <= 1.0
+    assert len(saved["mAP"]) == 5
     assert saved["average_mAP"] == pytest.approx(metrics["test/mAP_avg"])
     assert saved["counts"]["videos"] == 4  # every tiny test video was evaluated
     dets = json.loads((run / "detections.json").read_text())["results"]

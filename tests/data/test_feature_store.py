@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import multiprocessing
 import pickle
 from pathlib import Path
 
@@ -65,18 +65,31 @@ def test_open_store_from_directory_with_one_h5(npy_dir, tmp_path):
     assert isinstance(open_feature_store(npy_dir), NpyFeatureStore)
 
 
-def test_h5_reopens_after_fork_and_pickles_without_handle(npy_dir, tmp_path):
+_FORKED_STORE: H5FeatureStore | None = None
+
+
+def _load_in_forked_child(queue, video: str) -> None:
+    queue.put(_FORKED_STORE.load(video))
+
+
+def test_h5_store_works_after_pickling_and_in_a_forked_worker(npy_dir, tmp_path):
+    global _FORKED_STORE
     convert_npy_to_h5(npy_dir, tmp_path / "f.h5", prefix="v_")
     store = H5FeatureStore(tmp_path / "f.h5", prefix="v_")
-    store.load("a")
-    first = store._handle
-    assert store._pid == os.getpid()
+    expected = store.load("a")  # the parent now holds an open handle
     clone = pickle.loads(pickle.dumps(store))
-    assert clone._handle is None
-    np.testing.assert_array_equal(clone.load("a"), store.load("a"))
-    store._pid = -1  # as seen from a forked worker: the inherited handle belongs to another pid
-    store.load("a")
-    assert store._handle is not first and store._pid == os.getpid()
+    np.testing.assert_array_equal(clone.load("a"), expected)
+    # A forked DataLoader worker inherits the open handle; it must open its own.
+    _FORKED_STORE = store
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_load_in_forked_child, args=(queue, "b"))
+    child.start()
+    got = queue.get(timeout=60)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(got, np.load(npy_dir / "v_b.npy"))
+    np.testing.assert_array_equal(store.load("a"), expected)  # the parent's handle still works
     store.close()
 
 
