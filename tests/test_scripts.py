@@ -23,6 +23,7 @@ def benchmark_module():
     return module
 
 
+@pytest.mark.slow
 def test_quick_benchmark_writes_the_json(tmp_path, benchmark_module):
     out = tmp_path / "bench.json"
     # One thread: on the shared 2-core machine a second OpenMP thread mostly waits.

@@ -115,6 +115,7 @@ def test_bad_ground_truth_label_is_an_error():
         metric.compute()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sharding", ["uneven", "one_empty"])
 def test_two_processes_equal_one(tmp_path, sharding):
     worker = load_worker()
