@@ -16,6 +16,7 @@ from logo_tal.data.annotations import AnnotationDatabase, load_annotations
 from logo_tal.data.collate import Collate
 from logo_tal.data.dataset import TALDataset, feature_records
 from logo_tal.data.feature_store import NpyFeatureStore, open_feature_store
+from logo_tal.extract.record import check_features_record
 from logo_tal.grid import FeatureGrid
 
 log = logging.getLogger(__name__)
@@ -220,6 +221,10 @@ class TALDataModule(L.LightningDataModule):
     @property
     def store(self):
         if self._store is None:
+            # Features from logo-tal-extract carry their settings: a config that differs fails.
+            check_features_record(
+                self.features, self.fps, self.feat_stride, self.num_frames, self._input_dim
+            )
             self._store = open_feature_store(
                 self.features,
                 format=self.feature_format,
