@@ -14,8 +14,12 @@ install:
 	$(BIN)/pip install --upgrade pip
 	# The CPU build of torch 2.13.0 may lie on this machine's disk; an open range could pull a
 	# multi-GB CUDA build, so try the pinned one first and fall back to the package's range.
-	$(BIN)/pip install "torch==2.13.0" || $(BIN)/pip install "torch>=2.4"
-	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/pip install "torch==2.13.0" "torchvision==0.28.0" || $(BIN)/pip install "torch>=2.4" torchvision
+	$(BIN)/pip install -e ".[dev,video]"
+	# A torchvision wheel built for another torch (a CUDA wheel next to the CPU torch) fails at
+	# import, and lightning imports it: drop it then, so that training works; logo-tal-extract
+	# then says which build it needs (docs/own_data.md).
+	$(BIN)/python -c "import torchvision" 2>/dev/null || { echo "torchvision does not match torch: uninstalled"; $(BIN)/pip uninstall -y torchvision; }
 
 # The whole suite, slow tests (DDP on 2 CPU processes, sweeps, full THUMOS dimensions) included:
 # about 70 s on 2 idle cores.
