@@ -15,7 +15,10 @@ install:
 	# The CPU build of torch 2.13.0 may lie on this machine's disk; an open range could pull a
 	# multi-GB CUDA build, so try the pinned one first and fall back to the package's range.
 	$(BIN)/pip install "torch==2.13.0" || $(BIN)/pip install "torch>=2.4"
-	$(BIN)/pip install -e ".[dev]"
+	# torchvision (logo-tal-extract's backbones) is not installed here: a wheel built for another
+	# torch (the registry's CUDA wheel next to a CPU torch) breaks every import of lightning.
+	# Install the build that matches your torch yourself (docs/own_data.md).
+	$(BIN)/pip install -e ".[dev,video]"
 
 # The whole suite, slow tests (DDP on 2 CPU processes, sweeps, full THUMOS dimensions) included:
 # about 70 s on 2 idle cores.

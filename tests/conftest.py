@@ -30,3 +30,16 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def video_dir(tmp_path_factory) -> Path:
+    """The four :data:`VIDEOS` as ``<name>.mp4`` (session-wide: read-only for tests)."""
+    from helpers.video import FPS, HAVE_AV, SECONDS, SIZE, VIDEOS, write_video
+
+    if not HAVE_AV:
+        pytest.skip("PyAV not installed")
+    out = tmp_path_factory.mktemp("videos")
+    for name, segments in VIDEOS.items():
+        write_video(out / f"{name}.mp4", SECONDS, FPS, SIZE, [(s, e) for s, e, _ in segments])
+    return out

@@ -1,8 +1,9 @@
 """No function on the training or evaluation path has a body over 60 lines (docs/design.md).
 
 The body is counted from the first statement after the docstring to the end of the function;
-signatures and docstrings are free. Tools off the path (the data validator, the synthetic
-generator and fake layouts, the false-positive analysis) are exempt.
+signatures and docstrings are free. Tools off the path (the data validator, the annotation
+converters, the feature extractor, the synthetic generator and fake layouts, the false-positive
+analysis) are exempt.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "logo_tal"
 MAX_BODY = 60
-OFF_PATH = ("data/validate.py", "data/synthetic/", "evaluation/errors.py")
+OFF_PATH = (
+    "data/validate.py",
+    "data/convert.py",
+    "extract/",
+    "data/synthetic/",
+    "evaluation/errors.py",
+)
 
 
 def body_length(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:

@@ -42,6 +42,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "logo_tal.evaluate",
             "logo_tal.predict",
             "logo_tal.score",
+            "logo_tal.extract",
         ),
     ),
 ]

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, get_worker_info
 from logo_tal.data.annotations import AnnotationDatabase, VideoRecord, load_annotations
 from logo_tal.data.collate import Collate
 from logo_tal.data.dataset import TALDataset, feature_records
+from logo_tal.data.extraction_record import check_features_record
 from logo_tal.data.feature_store import NpyFeatureStore, open_feature_store
 from logo_tal.data.video_scores import ExternalScores
 from logo_tal.protocol import THUMOS_TIOU
@@ -264,6 +265,10 @@ class TALDataModule(L.LightningDataModule):
     @property
     def store(self):
         if self._store is None:
+            # Features from logo-tal-extract carry their settings: a config that differs fails.
+            check_features_record(
+                self.features, self.fps, self.feat_stride, self.num_frames, self._input_dim
+            )
             self._store = open_feature_store(
                 self.features,
                 format=self.feature_format,

@@ -1,0 +1,47 @@
+"""Features from your own videos: ``logo-tal-extract`` (decode -> clips -> backbone -> ``.npy``).
+
+Modules, one job each:
+
+* :mod:`~logo_tal.data.extraction_record`: the ``extraction.json`` record next to the
+  features and the check that a config matches it (no heavy imports: the datamodule and the
+  config resolvers use it).
+* :mod:`~logo_tal.data.video_decode`: PyAV decoding, probing and resampling to a target fps.
+* :mod:`~logo_tal.extract.clips`: the sliding clip window of :mod:`logo_tal.grid`.
+* :mod:`~logo_tal.extract.backbones`: the torchvision video backbones and their preprocessing.
+* :mod:`~logo_tal.extract.pipeline`: :func:`extract_videos`, what the CLI and predict call.
+* :mod:`~logo_tal.extract.cli`: ``logo-tal-extract``.
+* :mod:`~logo_tal.data.config_resolvers`: OmegaConf resolvers that read the record and annotations.
+
+``av`` and ``torchvision`` (the ``video`` extra) are imported only when a video is decoded or a
+backbone is built, so everything else works without them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from logo_tal.data.extraction_record import (
+    RECORD_NAME,
+    ExtractionRecord,
+    check_extraction_record,
+    check_features_record,
+    read_extraction_record,
+)
+
+__all__ = [
+    "RECORD_NAME",
+    "ExtractionRecord",
+    "check_extraction_record",
+    "check_features_record",
+    "extract_videos",
+    "read_extraction_record",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # extract_videos pulls in torch: import it on first use, not with the package.
+    if name == "extract_videos":
+        from logo_tal.extract.pipeline import extract_videos
+
+        return extract_videos
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
