@@ -123,3 +123,10 @@ def test_thumos_dimensions_full_length(encoder, head):
         compose_model(f"model/encoder={encoder}", f"model/head={head}", data=THUMOS_DATA)
     )
     forward_backward(det, 2304, 1, 2048)
+
+
+def test_pool_first_switch_reaches_the_encoder():
+    assert compose_model().encoder.pool_first is True
+    det = instantiate(compose_model("model.pool_first=false", *TINY))
+    assert det.encoder.pool_first is False
+    assert all(blk.stride == 1 for blk in det.encoder.branch)
