@@ -130,3 +130,10 @@ def test_pool_first_switch_reaches_the_encoder():
     det = instantiate(compose_model("model.pool_first=false", *TINY))
     assert det.encoder.pool_first is False
     assert all(blk.stride == 1 for blk in det.encoder.branch)
+
+
+def test_local_path_switch_reaches_every_logo_block():
+    assert compose_model().encoder.block.local_path == "depthwise"
+    det = instantiate(compose_model("model.local_path=separable", *TINY))
+    blocks = [*det.encoder.stem, *det.encoder.branch]
+    assert all(blk.mixer.local_pointwise is not None for blk in blocks)
