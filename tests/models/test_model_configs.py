@@ -137,3 +137,14 @@ def test_local_path_switch_reaches_every_logo_block():
     det = instantiate(compose_model("model.local_path=separable", *TINY))
     blocks = [*det.encoder.stem, *det.encoder.branch]
     assert all(blk.mixer.local_pointwise is not None for blk in blocks)
+
+
+def test_clff_switches_reach_the_fusion():
+    fusion = instantiate(compose_model(*TINY)).head.centre_fusion
+    assert (fusion.mode, fusion.source, fusion.num_levels) == ("normalised", "finer", 6)
+    det = instantiate(
+        compose_model("model.clff_weights=per_level", "model.clff_source=coarser", *TINY)
+    )
+    fusion = det.head.centre_fusion
+    assert (fusion.mode, fusion.source, fusion.w1.shape) == ("per_level", "coarser", (5,))
+    assert next(iter(dict(det.head.named_parameters()))) == "centre_fusion.w1"
