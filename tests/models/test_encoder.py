@@ -141,3 +141,25 @@ def test_pool_after_keeps_padding_invariance(block):
     for a, b, m in zip(ref, out, masks, strict=True):
         torch.testing.assert_close(b[..., : a.shape[-1]], a, atol=1e-5, rtol=1e-5)
         assert (b.transpose(1, 2)[~m] == 0).all()
+
+
+# ------------------------------------------------------ stem_kwargs (docs/decisions.md D97)
+def test_stem_kwargs_reach_only_the_stem_blocks():
+    torch.manual_seed(0)
+    plain = PyramidEncoder(8, 16, 4, LOGO).eval()
+    torch.manual_seed(0)
+    tridet = PyramidEncoder(8, 16, 4, LOGO, stem_kwargs={"local_kernel": 1}).eval()
+    assert [blk.mixer.local.kernel_size for blk in plain.stem] == [(3,), (3,)]
+    assert [blk.mixer.local.kernel_size for blk in tridet.stem] == [(1,), (1,)]
+    assert all(blk.mixer.local.kernel_size == (3,) for blk in tridet.branch)
+    a, b = plain.state_dict(), tridet.state_dict()
+    assert list(a) == list(b)
+    changed = {k for k in a if a[k].shape != b[k].shape}
+    assert changed == {"stem.0.mixer.local.weight", "stem.1.mixer.local.weight"}
+    x, mask = torch.randn(2, 8, 32), mask_of([32, 19], 32)
+    feats, _ = tridet(x, mask)
+    assert not torch.allclose(feats[0], plain(x, mask)[0][0])
+    # Padding invariance holds with the kernel-1 stem too.
+    ref, _ = tridet(x[1:, :, :24] * mask_of([19], 24)[:, None], mask_of([19], 24))
+    for r, f in zip(ref, feats, strict=True):
+        torch.testing.assert_close(f[1:, :, : r.shape[-1]], r, atol=1e-5, rtol=1e-5)

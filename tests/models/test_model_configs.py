@@ -148,3 +148,15 @@ def test_clff_switches_reach_the_fusion():
     fusion = det.head.centre_fusion
     assert (fusion.mode, fusion.source, fusion.w1.shape) == ("per_level", "coarser", (5,))
     assert next(iter(dict(det.head.named_parameters()))) == "centre_fusion.w1"
+
+
+@pytest.mark.parametrize("local_kernel", [3, 15])
+def test_stem_kernel_follows_local_kernel_unless_set(local_kernel):
+    det = instantiate(compose_model(f"model.local_kernel={local_kernel}", *TINY))
+    kernels = {blk.mixer.local.kernel_size[0] for blk in [*det.encoder.stem, *det.encoder.branch]}
+    assert kernels == {local_kernel}
+    det = instantiate(
+        compose_model(f"model.local_kernel={local_kernel}", "model.stem_kernel=1", *TINY)
+    )
+    assert [blk.mixer.local.kernel_size for blk in det.encoder.stem] == [(1,), (1,)]
+    assert {blk.mixer.local.kernel_size for blk in det.encoder.branch} == {(local_kernel,)}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +41,9 @@ class PyramidEncoder(nn.Module):
         max_seq_len: length of the position table; longer inputs get it linearly interpolated.
         pool_first: True = stride-2 blocks (pool, then block: TriDet), False = stride-1 blocks
             followed by the masked max-pool (block, then pool: the paper's eq. 1-3).
+        stem_kwargs: extra keyword arguments of the stem blocks only, e.g.
+            ``{"local_kernel": 1}`` for TriDet's kernel-1 stem (docs/decisions.md D97); None
+            builds the stem blocks like the level blocks.
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class PyramidEncoder(nn.Module):
         use_abs_pe: bool = False,
         max_seq_len: int = 2304,
         pool_first: bool = True,
+        stem_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if num_levels < 1:
@@ -78,8 +83,9 @@ class PyramidEncoder(nn.Module):
             self.register_buffer("pos_table", table, persistent=False)
         else:
             self.pos_table = None
+        stem_kwargs = dict(stem_kwargs or {})
         self.stem = nn.ModuleList(
-            [block(embed_dim, stride=1, drop_path=0.0) for _ in range(num_stem)]
+            [block(embed_dim, stride=1, drop_path=0.0, **stem_kwargs) for _ in range(num_stem)]
         )
         # Same constructor calls in the same order either way: a block whose stride only
         # decides where it pools (LoGo, maxer) draws the same weights for both orders.
