@@ -30,6 +30,8 @@ def test_config_instantiates(name, tmp_path):
     assert Path(dm.annotation_file).is_relative_to(tmp_path)
     assert dm.tiou_thresholds == list(ANET_TIOU if name == "anet" else THUMOS_TIOU)
     assert (dm.fusion is not None) == (name == "anet")
+    # TriDet/AF drop the last partial training batch; the synthetic benchmark does not (D98).
+    assert dm.drop_last is (name != "synthetic")
 
 
 def test_contract_values(tmp_path):

@@ -201,3 +201,22 @@ def test_evaluated_videos_need_video_scores(tiny_npy, tmp_path):
     assert fused.eval_class_names == names and fused.fusion["topk"] == 2
     with pytest.raises(MissingScoresError, match="no video-level scores for 1 of 4"):
         fused.setup("test")
+
+
+def test_drop_last_drops_only_the_last_partial_training_batch(tiny_npy):
+    """6 training videos in batches of 4: 4 + 2 by default, 4 with drop_last (AF/TD's loader);
+    the evaluation loaders keep every video (docs/decisions.md D98)."""
+    seen = {}
+    for drop_last in (False, True):
+        dm = _dm(tiny_npy, batch_size=4, eval_batch_size=3, drop_last=drop_last)
+        dm.prepare_data()
+        dm.setup("fit")
+        assert len(dm.videos("train")) == 6
+        train = [batch.video_ids for batch in dm.train_dataloader()]
+        val = [vid for batch in dm.val_dataloader() for vid in batch.video_ids]
+        assert val == dm.videos("val")  # never dropped
+        seen[drop_last] = train
+    assert [len(ids) for ids in seen[False]] == [4, 2]
+    assert [len(ids) for ids in seen[True]] == [4]
+    assert seen[True][0] == seen[False][0]  # same shuffle, only the remainder goes
+    assert _dm(tiny_npy).drop_last is False

@@ -25,6 +25,9 @@ BLOCKS = {
     "logo_depthwise": functools.partial(
         LoGoBlock, mlp_hidden=24, gn_groups=4, fc_mode="depthwise", local_kernel=15
     ),
+    "logo_separable": functools.partial(
+        LoGoBlock, mlp_hidden=24, gn_groups=4, local_path="separable"
+    ),
     "maxer": MaxerBlock,
 }
 
@@ -217,3 +220,39 @@ def test_logo_mixer_default_init_is_trainable():
     assert torch.allclose(
         LoGoMixer(DIM, init_std=0.2).fc_avg.weight.std(), torch.tensor(0.2), atol=0.03
     )
+
+
+# --------------------------------------------------------- local_path (docs/decisions.md D95)
+def test_separable_local_path_adds_only_a_pointwise_conv():
+    torch.manual_seed(0)
+    dw = LoGoBlock(DIM, mlp_hidden=24, gn_groups=4).eval()
+    torch.manual_seed(0)
+    sep = LoGoBlock(DIM, mlp_hidden=24, gn_groups=4, local_path="separable").eval()
+    assert dw.mixer.local_pointwise is None  # the default builds what it built before
+    extra = set(sep.state_dict()) - set(dw.state_dict())
+    assert extra == {"mixer.local_pointwise.weight", "mixer.local_pointwise.bias"}
+    count = sum(p.numel() for p in sep.parameters()) - sum(p.numel() for p in dw.parameters())
+    assert count == DIM * DIM + DIM
+    assert sep.mixer.local.groups == DIM and sep.mixer.local_pointwise.kernel_size == (1,)
+    torch.manual_seed(3)
+    mask = mask_of([40, 64], 64)
+    x = torch.randn(2, DIM, 64) * mask[:, None]
+    sep.load_state_dict(dw.state_dict(), strict=False)
+    with torch.no_grad():
+        assert not torch.allclose(sep(x, mask)[0], dw(x, mask)[0])
+        # With an identity pointwise conv the separable path is the depthwise one.
+        sep.mixer.local_pointwise.weight.copy_(torch.eye(DIM)[:, :, None])
+        sep.mixer.local_pointwise.bias.zero_()
+        torch.testing.assert_close(sep(x, mask)[0], dw(x, mask)[0], atol=1e-6, rtol=1e-6)
+
+
+def test_separable_mixer_is_pointwise_after_depthwise():
+    torch.manual_seed(0)
+    mixer = LoGoMixer(DIM, local_kernel=5, local_path="separable")
+    x, mask = torch.randn(2, DIM, 20), torch.ones(2, 20, dtype=torch.bool)
+    f_avg, f_max = mixer.gates(x, mask)
+    local = F.conv1d(mixer.local(x), mixer.local_pointwise.weight, mixer.local_pointwise.bias)
+    want = local * f_avg + f_max * mixer.fc_lin(x) + x
+    torch.testing.assert_close(mixer(x, mask), want)
+    with pytest.raises(ValueError, match="local_path"):
+        LoGoMixer(DIM, local_path="pointwise")

@@ -217,3 +217,107 @@ def test_clff_init_and_no_fusion_equals_trident():
     with torch.no_grad():
         for a, b in zip(clff_head(feats, masks), tri(feats, masks), strict=True):
             torch.testing.assert_close(a, b, atol=1e-3, rtol=0)
+
+
+# ------------------------------------------ CLFF weights and source (docs/decisions.md D96)
+def clff_with(levels=4, **kw):
+    torch.manual_seed(0)
+    return TridentRegHead(
+        D, H, C, levels, num_bins=BINS, centre_fusion=CrossLevelFusion(num_levels=levels, **kw)
+    ).eval()
+
+
+def test_clff_defaults_are_the_shared_normalised_finer_fusion():
+    fusion = CrossLevelFusion()
+    assert (fusion.mode, fusion.source) == ("normalised", "finer")
+    assert fusion.w1.shape == fusion.w2.shape == ()
+    # Same parameters and draws as before the options: the head's weights are unchanged.
+    plain, configured = make_head("clff", 4), clff_with(4)
+    assert list(plain.state_dict()) == list(configured.state_dict())
+    for key, value in plain.state_dict().items():
+        assert value.shape == configured.state_dict()[key].shape
+    assert next(iter(dict(configured.named_parameters()))) == "centre_fusion.w1"
+
+
+def test_clff_raw_weights_are_used_as_they_are():
+    fusion = CrossLevelFusion(weights="raw")
+    with torch.no_grad():
+        fusion.w1.fill_(2.0)
+        fusion.w2.fill_(-0.5)
+    feats, masks = make_pyramid([24, 17], 24, 3)
+    fused = fusion(feats, masks)
+    assert fused[0] is feats[0]
+    for level in (1, 2):
+        pooled = F.max_pool1d(
+            feats[level - 1].masked_fill(~masks[level - 1][:, None], -1e9), 3, 2, 1
+        )
+        pooled = pooled * masks[level][:, None]
+        torch.testing.assert_close(fused[level], 2.0 * feats[level] - 0.5 * pooled)
+    # At init (w = 1) raw sums the two, normalised averages them.
+    fresh_raw, fresh_norm = CrossLevelFusion(weights="raw"), CrossLevelFusion()
+    a, b = fresh_raw(feats, masks), fresh_norm(feats, masks)
+    torch.testing.assert_close(a[1], b[1] * 2 * (1 + 0.5e-4))
+
+
+def test_clff_per_level_pairs():
+    fusion = CrossLevelFusion(weights="per_level", num_levels=4)
+    assert fusion.w1.shape == fusion.w2.shape == (3,)
+    with torch.no_grad():
+        fusion.w1.copy_(torch.tensor([1.0, 2.0, 3.0]))
+        fusion.w2.copy_(torch.tensor([1.0, -1.0, 1.0]))
+    feats, masks = make_pyramid([40, 33], 48, 4)
+    fused = fusion(feats, masks)
+    shared = CrossLevelFusion()
+    for level, (w1, w2) in enumerate([(1.0, 1.0), (2.0, 0.0), (3.0, 1.0)], start=1):
+        with torch.no_grad():
+            shared.w1.fill_(w1)
+            shared.w2.fill_(w2)
+        torch.testing.assert_close(fused[level], shared(feats, masks)[level])
+    with pytest.raises(ValueError, match="num_levels"):
+        CrossLevelFusion(weights="per_level")
+    with pytest.raises(ValueError, match="4 levels"):
+        fusion(feats[:3], masks[:3])
+
+
+def test_clff_coarser_source_upsamples_the_next_level():
+    fusion = CrossLevelFusion(source="coarser")
+    feats, masks = make_pyramid([40, 33], 48, 4)
+    fused = fusion(feats, masks)
+    w1, w2 = fusion.weights()
+    assert fused[-1] is feats[-1]  # the last level has no coarser level
+    for level in range(3):
+        up = torch.zeros_like(feats[level])
+        for i in range(feats[level].shape[-1]):
+            up[..., i] = feats[level + 1][..., i // 2]
+        up = up * masks[level][:, None]
+        torch.testing.assert_close(fused[level], w1 * feats[level] + w2 * up)
+        assert (fused[level].transpose(1, 2)[~masks[level]] == 0).all()
+
+
+@pytest.mark.parametrize(
+    "kw", [{"weights": "raw"}, {"weights": "per_level"}, {"source": "coarser"}]
+)
+def test_clff_options_change_only_the_centre_branch_and_keep_padding_invariance(kw):
+    default, other = clff_with(6), clff_with(6, **kw)
+    # The fusion draws no random numbers: every other weight is the same draw.
+    theirs = other.state_dict()
+    for key, value in default.state_dict().items():
+        assert key.startswith("centre_fusion.") or torch.equal(value, theirs[key]), key
+    with torch.no_grad():
+        fusion = other.centre_fusion
+        fusion.w1.copy_(torch.linspace(2.0, 1.0, fusion.w1.numel()).reshape(fusion.w1.shape))
+        fusion.w2.copy_(torch.linspace(0.5, 1.5, fusion.w2.numel()).reshape(fusion.w2.shape))
+    feats, masks = make_pyramid([70, 51], 96, 6, seed=1)
+    with torch.no_grad():
+        a, b = default(feats, masks), other(feats, masks)
+    assert any(not torch.allclose(x, y) for x, y in zip(a, b, strict=True))
+    # Padding invariance: the first video alone, with less padding, gives the same offsets.
+    ref_feats, ref_masks = make_pyramid([70], 96, 6, seed=1)
+    with torch.no_grad():
+        ref = other(ref_feats, ref_masks)
+        longer_feats, longer_masks = make_pyramid([70, 140], 160, 6, seed=1)
+        out = other(longer_feats, longer_masks)
+    for r, o, m in zip(ref, out, longer_masks, strict=True):
+        n = int(m[0].sum())
+        torch.testing.assert_close(o[:1, :n], r[:, :n], atol=1e-5, rtol=1e-5)
+        assert (o[~m] == 0).all()

@@ -182,3 +182,19 @@ def test_bad_config():
     flat, targets = hand_case(class_aware=False)
     with pytest.raises(ValueError, match="classes"):
         DetectionLoss(num_classes=3)(flat, targets)
+
+
+def test_iou_weight_off_is_actionformers_plain_focal_loss():
+    """``iou_weight=False`` (the ActionFormer head, docs/decisions.md D99) equals power 0, and
+    its classification loss does not depend on the offsets at all."""
+    flat, targets = hand_case(class_aware=False)
+    out = DetectionLoss(num_classes=2, iou_weight=False)(flat, targets)
+    plain = DetectionLoss(num_classes=2, iou_weight_power=0.0)(flat, targets)
+    assert out["loss_cls"].item() == plain["loss_cls"].item()
+    (grad,) = torch.autograd.grad(out["loss_cls"], flat.offsets, allow_unused=True)
+    assert grad is None or grad.abs().sum() == 0
+    # The default (TriDet's) weight is not detached: the offsets get a gradient from loss_cls.
+    flat, targets = hand_case(class_aware=False)
+    weighted = DetectionLoss(num_classes=2)(flat, targets)
+    (grad,) = torch.autograd.grad(weighted["loss_cls"], flat.offsets)
+    assert grad[0, 0].abs().sum() > 0

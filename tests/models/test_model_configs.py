@@ -123,3 +123,40 @@ def test_thumos_dimensions_full_length(encoder, head):
         compose_model(f"model/encoder={encoder}", f"model/head={head}", data=THUMOS_DATA)
     )
     forward_backward(det, 2304, 1, 2048)
+
+
+def test_pool_first_switch_reaches_the_encoder():
+    assert compose_model().encoder.pool_first is True
+    det = instantiate(compose_model("model.pool_first=false", *TINY))
+    assert det.encoder.pool_first is False
+    assert all(blk.stride == 1 for blk in det.encoder.branch)
+
+
+def test_local_path_switch_reaches_every_logo_block():
+    assert compose_model().encoder.block.local_path == "depthwise"
+    det = instantiate(compose_model("model.local_path=separable", *TINY))
+    blocks = [*det.encoder.stem, *det.encoder.branch]
+    assert all(blk.mixer.local_pointwise is not None for blk in blocks)
+
+
+def test_clff_switches_reach_the_fusion():
+    fusion = instantiate(compose_model(*TINY)).head.centre_fusion
+    assert (fusion.mode, fusion.source, fusion.num_levels) == ("normalised", "finer", 6)
+    det = instantiate(
+        compose_model("model.clff_weights=per_level", "model.clff_source=coarser", *TINY)
+    )
+    fusion = det.head.centre_fusion
+    assert (fusion.mode, fusion.source, fusion.w1.shape) == ("per_level", "coarser", (5,))
+    assert next(iter(dict(det.head.named_parameters()))) == "centre_fusion.w1"
+
+
+@pytest.mark.parametrize("local_kernel", [3, 15])
+def test_stem_kernel_follows_local_kernel_unless_set(local_kernel):
+    det = instantiate(compose_model(f"model.local_kernel={local_kernel}", *TINY))
+    kernels = {blk.mixer.local.kernel_size[0] for blk in [*det.encoder.stem, *det.encoder.branch]}
+    assert kernels == {local_kernel}
+    det = instantiate(
+        compose_model(f"model.local_kernel={local_kernel}", "model.stem_kernel=1", *TINY)
+    )
+    assert [blk.mixer.local.kernel_size for blk in det.encoder.stem] == [(1,), (1,)]
+    assert {blk.mixer.local.kernel_size for blk in det.encoder.branch} == {(local_kernel,)}

@@ -96,6 +96,8 @@ class TALDataModule(L.LightningDataModule):
         skip_missing: skip videos without features (counted warning) instead of raising.
         batch_size: training batch size.
         eval_batch_size: val/test/predict batch size (None: ``batch_size``).
+        drop_last: drop the last incomplete training batch (AF/TD do; the THUMOS and ANet
+            configs set it, docs/decisions.md D98). Evaluation loaders never drop.
         num_workers, pin_memory: DataLoader settings; workers persist when > 0.
         seed: seed of the crops and the shuffling.
         predict_features: ``.npy`` file or directory of them for the predict split, or None.
@@ -138,6 +140,7 @@ class TALDataModule(L.LightningDataModule):
         skip_missing: bool = False,
         batch_size: int = 2,
         eval_batch_size: int | None = None,
+        drop_last: bool = False,
         num_workers: int = 0,
         pin_memory: bool = False,
         seed: int = 0,
@@ -180,6 +183,7 @@ class TALDataModule(L.LightningDataModule):
         self.skip_missing = skip_missing
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
+        self.drop_last = bool(drop_last)
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.seed = seed
@@ -461,6 +465,7 @@ class TALDataModule(L.LightningDataModule):
             self.dataset(split),
             batch_size=self.batch_size if training else self.eval_batch_size,
             shuffle=training,
+            drop_last=self.drop_last and training,
             num_workers=workers,
             collate_fn=Collate(self.pyramid.divisor, self.max_seq_len, training),
             pin_memory=self.pin_memory,

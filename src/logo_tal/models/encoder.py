@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from logo_tal.models.layers import LayerNormC, sinusoid_position_table
+from logo_tal.models.layers import LayerNormC, masked_max_pool, sinusoid_position_table
 
 BlockFactory = Callable[..., nn.Module]
 
@@ -22,6 +23,12 @@ class PyramidEncoder(nn.Module):
     ``num_levels - 1`` stride-2 blocks (with ``drop_path``). Level 0 is the stem output, level
     l the output of stride-2 block l (docs/decisions.md D18).
 
+    ``pool_first`` orders each level's downsampling (docs/decisions.md D94): True builds the
+    level blocks with stride 2, so a LoGo block max-pools first and then runs at the coarser
+    length (TriDet's code); False builds them with stride 1, runs each at the finer length and
+    then applies the masked MaxPool1d(3, 2, 1) (the paper's eq. 1-3). For blocks that downsample
+    by a strided conv (conv, transformer) False replaces that by the same max-pool.
+
     Args:
         input_dim: C, channels of the input features (I3D: 2048).
         embed_dim: D (THUMOS 512, ANet 256).
@@ -32,6 +39,11 @@ class PyramidEncoder(nn.Module):
         drop_path: stochastic depth of the stride-2 blocks (TriDet: 0.1 on branch blocks).
         use_abs_pe: add the sinusoidal position table (ActionFormer/TriDet ANet).
         max_seq_len: length of the position table; longer inputs get it linearly interpolated.
+        pool_first: True = stride-2 blocks (pool, then block: TriDet), False = stride-1 blocks
+            followed by the masked max-pool (block, then pool: the paper's eq. 1-3).
+        stem_kwargs: extra keyword arguments of the stem blocks only, e.g.
+            ``{"local_kernel": 1}`` for TriDet's kernel-1 stem (docs/decisions.md D97); None
+            builds the stem blocks like the level blocks.
     """
 
     def __init__(
@@ -44,6 +56,8 @@ class PyramidEncoder(nn.Module):
         drop_path: float = 0.1,
         use_abs_pe: bool = False,
         max_seq_len: int = 2304,
+        pool_first: bool = True,
+        stem_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if num_levels < 1:
@@ -53,6 +67,7 @@ class PyramidEncoder(nn.Module):
         self.input_dim = input_dim
         self.embed_dim = embed_dim
         self.num_levels = num_levels
+        self.pool_first = bool(pool_first)
         # Plain convs: LN -> ReLU -> mask follows each, so masking their output is redundant.
         self.proj = nn.ModuleList(
             [
@@ -68,11 +83,15 @@ class PyramidEncoder(nn.Module):
             self.register_buffer("pos_table", table, persistent=False)
         else:
             self.pos_table = None
+        stem_kwargs = dict(stem_kwargs or {})
         self.stem = nn.ModuleList(
-            [block(embed_dim, stride=1, drop_path=0.0) for _ in range(num_stem)]
+            [block(embed_dim, stride=1, drop_path=0.0, **stem_kwargs) for _ in range(num_stem)]
         )
+        # Same constructor calls in the same order either way: a block whose stride only
+        # decides where it pools (LoGo, maxer) draws the same weights for both orders.
+        stride = 2 if self.pool_first else 1
         self.branch = nn.ModuleList(
-            [block(embed_dim, stride=2, drop_path=drop_path) for _ in range(num_levels - 1)]
+            [block(embed_dim, stride=stride, drop_path=drop_path) for _ in range(num_levels - 1)]
         )
         # ActionFormer/TriDet zero every backbone Conv1d/Linear bias at construction.
         for module in self.modules():
@@ -107,6 +126,8 @@ class PyramidEncoder(nn.Module):
         feats_out, masks_out = [x], [mask]
         for blk in self.branch:
             x, mask = blk(x, mask)
+            if not self.pool_first:
+                x, mask = masked_max_pool(x, mask)
             feats_out.append(x)
             masks_out.append(mask)
         return feats_out, masks_out

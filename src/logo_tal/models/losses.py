@@ -124,7 +124,11 @@ class DetectionLoss(nn.Module):
         norm_momentum: EMA momentum m (0.9).
         loss_weight: weight of the regression term; <= 0 auto-balances it to
             ``loss_cls / max(loss_reg, 0.01)`` (AF's convention for ``loss_weight=-1``).
-        detach_iou_weight: stop gradients through the IoU weight (TD does not).
+        detach_iou_weight: stop gradients through the IoU weight (TD does not; the project's
+            ablation, docs/decisions.md D99).
+        iou_weight: apply the IoU weight at all. The configs take it from the head
+            (``model.iou_weight``): TriDet's Trident/CLFF losses have it, ActionFormer's has not
+            (docs/decisions.md D99). False equals ``iou_weight_power=0``.
     """
 
     def __init__(
@@ -139,6 +143,7 @@ class DetectionLoss(nn.Module):
         norm_momentum: float = 0.9,
         loss_weight: float = 1.0,
         detach_iou_weight: bool = False,
+        iou_weight: bool = True,
     ) -> None:
         super().__init__()
         if reg_loss not in _REG_LOSSES:
@@ -154,12 +159,14 @@ class DetectionLoss(nn.Module):
         self.norm_momentum = float(norm_momentum)
         self.loss_weight = float(loss_weight)
         self.detach_iou_weight = bool(detach_iou_weight)
+        self.iou_weight = bool(iou_weight)
         self.register_buffer("loss_norm", torch.tensor(float(init_loss_norm)))
 
     def extra_repr(self) -> str:
         return (
             f"num_classes={self.num_classes}, reg_loss={self.reg_loss}, "
-            f"iou_weight_power={self.iou_weight_power}, label_smoothing={self.label_smoothing}"
+            f"iou_weight={self.iou_weight}, iou_weight_power={self.iou_weight_power}, "
+            f"detach_iou_weight={self.detach_iou_weight}, label_smoothing={self.label_smoothing}"
         )
 
     def forward(self, flat: FlatOutput, targets: Targets) -> dict[str, torch.Tensor]:
@@ -199,7 +206,7 @@ class DetectionLoss(nn.Module):
         reg_target = targets.reg[pos].to(pred.dtype)[:, None, :]  # (Npos, 1, 2)
 
         cls_loss = sigmoid_focal_loss(logits[valid], gt[valid], self.alpha, self.gamma)  # (V, C)
-        if self.iou_weight_power > 0 and pos_gt.any():
+        if self.iou_weight and self.iou_weight_power > 0 and pos_gt.any():
             # Rows of cls_loss are the valid points in order; positives are a subset of them.
             pos_rows = pos[valid]
             cls_loss = cls_loss.clone()

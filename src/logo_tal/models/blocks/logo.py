@@ -17,6 +17,7 @@ from logo_tal.models.layers import (
 )
 
 FcMode = Literal["full", "depthwise"]
+LocalPath = Literal["depthwise", "separable"]
 
 
 class LoGoMixer(nn.Module):
@@ -38,6 +39,9 @@ class LoGoMixer(nn.Module):
             15 ANet).
         fc_mode: "full" (D x D) or "depthwise" (per-channel) for FC_a, FC_m and FC_f.
         init_std: if set, std of the normal init of every mixer weight.
+        local_path: "depthwise" (eq. 4's depth-wise conv) or "separable" (the prose's depthwise
+            separable conv: the depthwise conv followed by a pointwise D x D conv,
+            docs/decisions.md D95).
     """
 
     def __init__(
@@ -46,8 +50,11 @@ class LoGoMixer(nn.Module):
         local_kernel: int = 3,
         fc_mode: FcMode = "full",
         init_std: float | None = None,
+        local_path: LocalPath = "depthwise",
     ) -> None:
         super().__init__()
+        if local_path not in ("depthwise", "separable"):
+            raise ValueError(f"local_path must be 'depthwise' or 'separable', got {local_path!r}")
         if local_kernel % 2 != 1:
             raise ValueError(f"local_kernel must be odd, got {local_kernel}")
         if fc_mode not in ("full", "depthwise"):
@@ -60,7 +67,13 @@ class LoGoMixer(nn.Module):
         self.fc_avg = nn.Conv1d(dim, dim, 1, groups=groups)
         self.fc_max = nn.Conv1d(dim, dim, 1, groups=groups)
         self.fc_lin = PointwiseConv1d(dim, dim, groups=groups)
-        for conv in (self.local, self.fc_avg, self.fc_max, self.fc_lin):
+        convs = [self.local, self.fc_avg, self.fc_max, self.fc_lin]
+        # Built only for the separable path: the depthwise path keeps its parameters and draws.
+        self.local_pointwise = None
+        if local_path == "separable":
+            self.local_pointwise = PointwiseConv1d(dim, dim)
+            convs.append(self.local_pointwise)
+        for conv in convs:
             if init_std is not None:
                 nn.init.normal_(conv.weight, std=init_std)
             nn.init.zeros_(conv.bias)
@@ -83,14 +96,18 @@ class LoGoMixer(nn.Module):
             (B, D, T); padded steps are not zeroed here (the block masks the residual branch).
         """
         f_avg, f_max = self.gates(x, mask)
-        return self.local(x) * f_avg + f_max * self.fc_lin(x) + x
+        local = self.local(x)
+        if self.local_pointwise is not None:
+            local = self.local_pointwise(local)
+        return local * f_avg + f_max * self.fc_lin(x) + x
 
 
 class LoGoBlock(nn.Module):
     """Pool (stride 2) -> Z + DP(LoGoMixer(LN(Z))) -> + DP(MLP(GN(.))), all masked.
 
     Eq. 1-3 with the pool moved to the front of the stride-2 blocks, as TriDet's SGP
-    pyramid does (docs/decisions.md D18): Z_bar = Z + DP(mixer(LN(Z)) * mask),
+    pyramid does (docs/decisions.md D18; the encoder's ``pool_first=False`` builds the block at
+    stride 1 and pools after it instead, D94): Z_bar = Z + DP(mixer(LN(Z)) * mask),
     Z_hat = Z_bar + DP(MLP(MaskedGN(Z_bar)) * mask).
 
     Args:
@@ -101,6 +118,7 @@ class LoGoBlock(nn.Module):
         fc_mode: "full" or "depthwise" mixer FCs (docs/decisions.md D21).
         mixer_init_std: optional normal-init std of the mixer weights (docs/decisions.md D24).
         gn_groups: GroupNorm groups (16, TriDet SGP).
+        local_path: "depthwise" or "separable" local conv of the mixer (docs/decisions.md D95).
         drop_path: stochastic-depth probability; > 0 adds AffineDropPath (scale init 1e-4) to
             both residual branches, 0 makes them plain (TriDet: 0.1 on stride-2 blocks only).
     """
@@ -115,13 +133,14 @@ class LoGoBlock(nn.Module):
         mixer_init_std: float | None = None,
         gn_groups: int = 16,
         drop_path: float = 0.0,
+        local_path: LocalPath = "depthwise",
     ) -> None:
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"LoGoBlock supports stride 1 or 2, got {stride}")
         self.stride = stride
         self.norm = LayerNormC(dim)
-        self.mixer = LoGoMixer(dim, local_kernel, fc_mode, mixer_init_std)
+        self.mixer = LoGoMixer(dim, local_kernel, fc_mode, mixer_init_std, local_path)
         self.gn = MaskedGroupNorm(gn_groups, dim)
         self.mlp = MLP(dim, mlp_hidden)
         nn.init.zeros_(self.mlp.fc1.bias)
