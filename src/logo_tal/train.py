@@ -10,6 +10,8 @@ config. Outputs in the run directory (``paths.output_dir``): ``config.yaml`` and
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,9 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from logo_tal.build import build_datamodule, build_detector, build_module, fusion_step
+from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
 from logo_tal.config_checks import validate_config
+from logo_tal.errors import expected_error
 from logo_tal.evaluation.report import ResultsWriter, write_metrics
 from logo_tal.protocol import MAP_AVG, map_key
 from logo_tal.utils import resolvers  # noqa: F401  (registers ${safe_name:...})
@@ -85,7 +89,7 @@ def _write_validation_metrics(
     write_metrics(output_dir, report, {"split": "val", "global_step": step})
 
 
-@task_wrapper
+@task_wrapper(expected=expected_error)
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit (unless ``train=false``), then test (unless ``test=false``) and write the results.
 
@@ -100,7 +104,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         log.warning(warning)
     seed = cfg.get("seed")
     if seed is not None:
-        pl.seed_everything(int(seed), workers=True)
+        # Logged here, not by Lightning: its handler writes to stderr, kept for errors.
+        pl.seed_everything(int(seed), workers=True, verbose=False)
+        log.info(f"seed: {seed}")
     if cfg.get("torch_threads"):
         torch.set_num_threads(int(cfg.torch_threads))
     output_dir = Path(cfg.paths.output_dir)
@@ -169,12 +175,19 @@ def optimized_value(metrics: dict[str, float], name: str | None) -> float | None
     return None
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point (``python -m logo_tal.train`` / ``logo-tal-train``)."""
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+@capture_errors
+def hydra_main(cfg: DictConfig) -> float | None:
+    """The Hydra task of ``python -m logo_tal.train`` / ``logo-tal-train``."""
     metrics, _ = train(cfg)
     return optimized_value(metrics, cfg.get("optimized_metric"))
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m logo_tal.train`` / ``logo-tal-train``: exit status 0, or 2 with one line on
+    standard error for bad input (docs/bad_inputs.md)."""
+    return hydra_command("logo-tal-train", hydra_main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
