@@ -42,6 +42,14 @@ class DataNotFoundError(UserInputError, FileNotFoundError):
     """A dataset's files are not where the config expects them."""
 
 
+class CheckpointError(UserInputError):
+    """A checkpoint that is missing, unreadable, or does not fit the run's configuration."""
+
+
+class NonFiniteError(UserInputError):
+    """A NaN or infinite loss or weight; the message names the batch's videos or the tensor."""
+
+
 class OneLineArgumentParser(argparse.ArgumentParser):
     """argparse prints the whole usage on a bad argument; keep errors to one line instead."""
 

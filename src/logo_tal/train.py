@@ -22,11 +22,14 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from logo_tal.build import build_datamodule, build_detector, build_module, fusion_step
+from logo_tal.checkpoint import check_resume, resume_path
 from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
 from logo_tal.config_checks import validate_config
 from logo_tal.errors import expected_error
 from logo_tal.evaluation.report import ResultsWriter, write_metrics
+from logo_tal.lit_module import TALLitModule
 from logo_tal.protocol import MAP_AVG, map_key
+from logo_tal.resume import AtomicCheckpointIO, RNGState
 from logo_tal.utils import resolvers  # noqa: F401  (registers ${safe_name:...})
 from logo_tal.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from logo_tal.utils.run import (
@@ -74,7 +77,24 @@ def _build_trainer(cfg: DictConfig) -> pl.Trainer:
     if not loggers:
         # LearningRateMonitor refuses to run without a logger; train/lr is logged anyway.
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    # Always on: what an exact resume needs (docs/decisions.md D95).
+    callbacks.append(RNGState())
+    return hydra.utils.instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],
+    )
+
+
+def _resume_from(cfg: DictConfig, module: TALLitModule) -> str | None:
+    """``ckpt_path`` (``auto``: the run directory's last checkpoint, if any), checked now."""
+    directory = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
+    directory = directory or Path(cfg.paths.output_dir) / "checkpoints"
+    path = resume_path(cfg.get("ckpt_path"), directory)
+    if path is not None:
+        check_resume(module, path)
+    return path
 
 
 def _write_validation_metrics(
@@ -128,17 +148,18 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         writer=ResultsWriter(output_dir, split="test"),
     )
     module.run_record = run_record(cfg, info)
+    ckpt_path = _resume_from(cfg, module)
     trainer = _build_trainer(cfg)
     log_run_to_loggers(trainer, cfg, info, module)
 
     metrics: dict[str, float] = {}
     if cfg.get("train", True):
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics.update(_float_metrics(trainer.callback_metrics))
     if cfg.get("test", True):
         # After fit the module holds the EMA weights (EMAWeightAveraging copies them in at the
         # end of training): the last epoch is tested, never a "best" one.
-        test_ckpt = None if cfg.get("train", True) else cfg.get("ckpt_path")
+        test_ckpt = None if cfg.get("train", True) else ckpt_path
         trainer.test(module, datamodule=datamodule, ckpt_path=test_ckpt)
         metrics.update(_float_metrics(trainer.callback_metrics))
     elif trainer.is_global_zero:

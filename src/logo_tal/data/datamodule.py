@@ -196,6 +196,7 @@ class TALDataModule(L.LightningDataModule):
         self._video_scores: ExternalScores | None = None
         self.datasets: dict[str, TALDataset] = {}
         self._generators: dict[str, torch.Generator] = {}
+        self._crop_state: dict | None = None  # from a checkpoint, for the train dataset
 
     # ----------------------------------------------------------------- preparation
     def prepare_data(self) -> None:
@@ -324,7 +325,7 @@ class TALDataModule(L.LightningDataModule):
         if split == "predict":
             return self._predict_dataset()
         records = self._records(split)
-        return TALDataset(
+        dataset = TALDataset(
             records,
             self.store,
             self.feat_stride,
@@ -339,6 +340,9 @@ class TALDataModule(L.LightningDataModule):
             skip_missing=self.skip_missing,
             split=split,
         )
+        if split == "train" and self._crop_state is not None:
+            dataset.set_rng_state(self._crop_state)
+        return dataset
 
     def _predict_dataset(self) -> TALDataset:
         if self.predict_features is None:
@@ -493,3 +497,26 @@ class TALDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("predict")
+
+    # ----------------------------------------------------------------- resuming
+    def state_dict(self) -> dict[str, Any]:
+        """The data order, saved in every checkpoint: each split's loader generator (shuffling,
+        worker seeds) and the main process's crop generator (docs/decisions.md D95)."""
+        state: dict[str, Any] = {
+            "generators": {split: g.get_state() for split, g in self._generators.items()}
+        }
+        train = self.datasets.get("train")
+        crops = train.rng_state() if train is not None else self._crop_state
+        if crops is not None:
+            state["crops"] = crops
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue the data order of :meth:`state_dict` (Lightning calls this on resume)."""
+        for split, value in state_dict.get("generators", {}).items():
+            generator = torch.Generator()
+            generator.set_state(value)
+            self._generators[split] = generator
+        self._crop_state = state_dict.get("crops")
+        if self._crop_state is not None and "train" in self.datasets:
+            self.datasets["train"].set_rng_state(self._crop_state)
