@@ -18,6 +18,7 @@ Bugs keep their traceback. ``--help``, ``--cfg`` and ``--multirun`` are Hydra's,
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -61,12 +62,26 @@ def hydra_expected(err: BaseException) -> bool:
     )
 
 
+def _route_library_logs() -> None:
+    """Send Lightning's messages (and Python warnings) to the job's log (console and
+    ``<task>.log``) instead of Lightning's own stderr handler: standard error carries only the
+    error line."""
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                logger.removeHandler(handler)
+        logger.propagate = True
+
+
 def capture_errors(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Decorate a Hydra task (below ``@hydra.main``): inside :func:`hydra_command`, an expected
     error ends the job with None and is reported by :func:`hydra_command` instead of Hydra."""
 
     @functools.wraps(task)
     def job(cfg: Any) -> Any:
+        _route_library_logs()
+        logging.captureWarnings(True)
         try:
             return task(cfg)
         except Exception as exc:
@@ -74,6 +89,8 @@ def capture_errors(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
                 raise
             _session["errors"].append(exc)
             return None
+        finally:
+            logging.captureWarnings(False)
 
     return job
 
