@@ -47,9 +47,12 @@ def hydra_expected(err: BaseException) -> bool:
     from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
     if isinstance(err, InstantiationException):
-        # A constructor's own error is its __cause__ (judged on its own); a _target_ that does
-        # not exist is the config's fault.
-        return str(err).startswith("Error locating target")
+        # A _target_ that does not exist, or a constructor rejecting its arguments (ValueError,
+        # TypeError: the config's values), is the config's fault; the message names the key.
+        cause = err.__cause__
+        return str(err).startswith("Error locating target") or isinstance(
+            cause, (ValueError, TypeError)
+        )
     return isinstance(
         err,
         (
