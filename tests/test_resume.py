@@ -197,3 +197,10 @@ def test_last_link_never_points_at_a_removed_file(tmp_path, monkeypatch):
         "epoch_002.ckpt",
         "last.ckpt",
     ]
+
+
+def test_checkpoint_with_arbitrary_objects_is_refused(tmp_path):
+    path = tmp_path / "old.ckpt"
+    torch.save({"state_dict": {}, "score": Crash("an arbitrary object")}, path)
+    with pytest.raises(CheckpointError, match="holds objects other than tensors"):
+        resume.read_checkpoint(path)

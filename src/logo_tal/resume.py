@@ -96,6 +96,13 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several kinds for a damaged file
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        if first.startswith("Weights only load failed"):
+            raise CheckpointError(
+                f"{path}: holds objects other than tensors and plain containers, which "
+                "torch.load(weights_only=True) refuses; it was not written by this version of "
+                "logo_tal.train. If you trust the file, load it with weights_only=False and "
+                "save its plain parts again"
+            ) from None
         raise CheckpointError(
             f"{path}: unreadable checkpoint ({type(err).__name__}: {first}); it is truncated, "
             "corrupt or not a logo_tal checkpoint: resume from another one "
