@@ -18,8 +18,28 @@ from pathlib import Path
 from typing import Any
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: Python's json keeps the last of repeated keys silently; a video id
+    listed twice under ``database`` or ``results`` would lose one of its entries."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
 def read_json(path: str | os.PathLike, error: type[ValueError] = ValueError) -> Any:
     """Parse a UTF-8 JSON file (a leading byte-order mark is accepted).
+
+    An object with a repeated key (e.g. a video id listed twice) is an error, not the silent
+    "last one wins" of Python's json.
 
     Args:
         path: the file.
@@ -40,7 +60,12 @@ def read_json(path: str | os.PathLike, error: type[ValueError] = ValueError) -> 
     except UnicodeDecodeError as err:
         raise error(f"{path}: not valid UTF-8 (byte {err.start})") from None
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as dup:
+        raise error(
+            f"{path}: key {dup.args[0]!r} appears twice in one JSON object (a video id listed "
+            "twice?); merge or rename the entries"
+        ) from None
     except json.JSONDecodeError as err:
         raise error(
             f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}"

@@ -11,10 +11,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from logo_tal.data.video_scores import check_score_file
+from logo_tal.errors import UserInputError
 from logo_tal.pyramid import PyramidSpec
 
 
-class ConfigError(ValueError):
+class ConfigError(UserInputError):
     """The config cannot work; the message names the keys involved."""
 
 

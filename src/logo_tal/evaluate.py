@@ -7,6 +7,8 @@ files as a training run are written: ``metrics.json``, ``detections.json``, ``pe
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ from omegaconf import DictConfig
 
 from logo_tal.build import build_datamodule, build_detector, build_module, fusion_step
 from logo_tal.checkpoint import load_checkpoint, load_weights, stored_config
+from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
+from logo_tal.errors import expected_error
 from logo_tal.evaluation.report import ResultsWriter
 from logo_tal.utils import resolvers  # noqa: F401  (registers ${safe_name:...})
 from logo_tal.utils.run import get_logger, run_info, task_wrapper, write_run_record
@@ -23,7 +27,7 @@ from logo_tal.utils.run import get_logger, run_info, task_wrapper, write_run_rec
 log = get_logger(__name__)
 
 
-@task_wrapper
+@task_wrapper(expected=expected_error)
 def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Evaluate ``cfg.ckpt_path`` on the test split of the run that wrote it.
 
@@ -45,7 +49,9 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     )
     seed = run_cfg.get("seed", cfg.get("seed"))
     if seed is not None:
-        pl.seed_everything(int(seed), workers=True)
+        # Logged here, not by Lightning: its handler writes to stderr, kept for errors.
+        pl.seed_everything(int(seed), workers=True, verbose=False)
+        log.info(f"seed: {seed}")
     write_run_record(run_cfg, output_dir, run_info(run_cfg, seed))
 
     detector = build_detector(run_cfg)
@@ -78,12 +84,19 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     }
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
-def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point (``python -m logo_tal.evaluate`` / ``logo-tal-evaluate``)."""
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
+@capture_errors
+def hydra_main(cfg: DictConfig) -> float | None:
+    """The Hydra task of ``python -m logo_tal.evaluate`` / ``logo-tal-evaluate``."""
     metrics, _ = evaluate(cfg)
     return metrics.get("test/mAP_avg")
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m logo_tal.evaluate`` / ``logo-tal-evaluate``: exit status 0, or 2 with one
+    line on standard error for bad input (docs/bad_inputs.md)."""
+    return hydra_command("logo-tal-evaluate", hydra_main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,6 +8,7 @@ writer (the entry points pass them explicitly; docs/design.md, "Data flow").
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from logo_tal.data.batch import Batch
 from logo_tal.detections import Detections
+from logo_tal.errors import NonFiniteError, UserInputError
 from logo_tal.evaluation.metric import DetectionMAP
 from logo_tal.evaluation.records import Records, as_written, to_records
 from logo_tal.evaluation.report import ResultsWriter
@@ -26,6 +28,7 @@ from logo_tal.models.outputs import DetectorOutput
 from logo_tal.protocol import THUMOS_TIOU
 from logo_tal.utils.dist import gather_objects
 
+log = logging.getLogger(__name__)
 FusionStep = Callable[[Sequence[str], list[Detections]], list[Detections]]
 # Key of the run record inside Lightning checkpoints (read back by logo_tal.checkpoint).
 CHECKPOINT_KEY = "logo_tal"
@@ -53,6 +56,9 @@ class TALLitModule(pl.LightningModule):
         fusion: ``(video_ids, detections) -> detections`` applied after post-processing
             (ActivityNet score fusion), or None.
         writer: receives the test results (metrics, detections) on global rank zero, or None.
+        on_nonfinite: a NaN/Inf training loss ``stop`` s the run with an error naming the
+            batch's videos, or ``skip`` s the step with a counted warning (docs/decisions.md
+            D102).
     """
 
     def __init__(
@@ -70,8 +76,13 @@ class TALLitModule(pl.LightningModule):
         tiou_thresholds: Sequence[float] = THUMOS_TIOU,
         fusion: FusionStep | None = None,
         writer: ResultsWriter | None = None,
+        on_nonfinite: str = "stop",
     ) -> None:
         super().__init__()
+        if on_nonfinite not in ("stop", "skip"):
+            raise UserInputError(f"module.on_nonfinite must be stop or skip, got {on_nonfinite!r}")
+        self.on_nonfinite = on_nonfinite
+        self.nonfinite_steps = 0
         self.detector = detector
         self.assigner = assigner
         self.criterion = criterion
@@ -98,7 +109,7 @@ class TALLitModule(pl.LightningModule):
         """Raw per-level detector output for ``feats (B, C, T)`` and ``masks (B, T)``."""
         return self.detector(feats, masks)
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         feats = batch.feats
         if self.input_noise > 0:
             # TriDet perturbs the input features in training only; padded steps stay zero so
@@ -109,6 +120,8 @@ class TALLitModule(pl.LightningModule):
         with torch.no_grad():
             targets = self.assigner(flat, batch.segments, batch.labels)
         losses = self.criterion(flat, targets)
+        if not bool(torch.isfinite(losses["loss"])):
+            return self._nonfinite_loss(batch, losses["loss"])
         size = len(batch)
         for name in ("loss", "loss_cls", "loss_reg"):
             self.log(f"train/{name}", losses[name], prog_bar=name == "loss", batch_size=size)
@@ -118,6 +131,26 @@ class TALLitModule(pl.LightningModule):
             lr = self.trainer.optimizers[0].param_groups[0]["lr"]
             self.log("train/lr", lr, prog_bar=True, batch_size=size)
         return losses["loss"]
+
+    def _nonfinite_loss(self, batch: Batch, loss: torch.Tensor) -> None:
+        """Stop with the batch's videos named, or skip the step (returning None skips backward
+        and the optimiser step)."""
+        where = (
+            f"epoch {self.current_epoch}, step {self.global_step}, "
+            f"videos {', '.join(batch.video_ids)}"
+        )
+        if self.on_nonfinite == "stop":
+            raise NonFiniteError(
+                f"non-finite training loss ({float(loss)}) at {where}: check these videos' "
+                "features (logo-tal-validate --check-values), lower module.optimizer.lr, or set "
+                "module.on_nonfinite=skip to skip such steps"
+            )
+        self.nonfinite_steps += 1
+        log.warning(
+            "non-finite training loss at %s: step skipped (%d so far)", where, self.nonfinite_steps
+        )
+        self.log("train/nonfinite_steps", float(self.nonfinite_steps), batch_size=len(batch))
+        return None
 
     def detect(self, batch: Batch) -> list[Detections]:
         """Detections in seconds for every video of ``batch``, rounded as files hold them."""

@@ -12,6 +12,8 @@ anything else.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,9 @@ from omegaconf import DictConfig
 
 from logo_tal.build import build_datamodule, build_detector, build_module
 from logo_tal.checkpoint import load_checkpoint, load_weights, stored_class_names, stored_config
+from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
 from logo_tal.data.video_scores import ExternalScores
+from logo_tal.errors import UserInputError, expected_error
 from logo_tal.evaluation.plot import plot_timeline
 from logo_tal.evaluation.records import Records
 from logo_tal.evaluation.report import write_detections
@@ -59,7 +63,7 @@ def _fusion(
     if not cfg.get("fusion_file"):
         return None
     if class_names is None:
-        raise ValueError("fusion_file maps classes by name, but the checkpoint stores none")
+        raise UserInputError("fusion_file maps classes by name, but the checkpoint stores none")
     stored = data.get("fusion") or {}
     return ScoreFusion(
         ExternalScores(cfg.fusion_file, class_names),
@@ -68,7 +72,7 @@ def _fusion(
     )
 
 
-@task_wrapper
+@task_wrapper(expected=expected_error)
 def predict(cfg: DictConfig) -> tuple[Records, dict[str, Any]]:
     """Detections for every feature file under ``cfg.features``.
 
@@ -158,11 +162,18 @@ def _print_summary(detections: Records, durations: dict[str, float]) -> None:
     Console().print(table)
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="predict")
-def main(cfg: DictConfig) -> None:
-    """Hydra entry point (``python -m logo_tal.predict`` / ``logo-tal-predict``)."""
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
+@capture_errors
+def hydra_main(cfg: DictConfig) -> None:
+    """The Hydra task of ``python -m logo_tal.predict`` / ``logo-tal-predict``."""
     predict(cfg)
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m logo_tal.predict`` / ``logo-tal-predict``: exit status 0, or 2 with one line on
+    standard error for bad input (docs/bad_inputs.md)."""
+    return hydra_command("logo-tal-predict", hydra_main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -20,18 +20,12 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from logo_tal.errors import EXIT_BAD_INPUT, OneLineArgumentParser, run_reporting
 from logo_tal.evaluation.ap import DetectionReport, evaluate_detections
-from logo_tal.evaluation.io import EvaluationInputError, load_ground_truth, load_predictions
+from logo_tal.evaluation.io import load_ground_truth, load_predictions
 from logo_tal.protocol import THUMOS_TIOU
 
-EXIT_BAD_INPUT = 2
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse prints the whole usage on a bad argument; keep errors to one line instead."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+__all__ = ["EXIT_BAD_INPUT", "build_parser", "main"]
 
 
 def _threshold(text: str) -> float:
@@ -46,7 +40,7 @@ def _threshold(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface (exposed for documentation and tests)."""
-    parser = _OneLineParser(
+    parser = OneLineArgumentParser(
         prog="logo-tal-score",
         description="Detection mAP over tIoU thresholds (ActivityNet semantics).",
     )
@@ -157,12 +151,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:
         return int(stop.code or 0)
 
-    try:
-        ground_truth = load_ground_truth(args.ground_truth, subset=args.subset)
-        predictions = load_predictions(args.predictions, ground_truth)
-    except EvaluationInputError as err:
-        print(f"logo-tal-score: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    return run_reporting("logo-tal-score", lambda: _score(args))
+
+
+def _score(args: argparse.Namespace) -> int:
+    ground_truth = load_ground_truth(args.ground_truth, subset=args.subset)
+    predictions = load_predictions(args.predictions, ground_truth)
     report = evaluate_detections(ground_truth, predictions, args.tiou)
 
     tables: TextIO = sys.stderr if args.json else sys.stdout

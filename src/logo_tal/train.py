@@ -10,6 +10,8 @@ config. Outputs in the run directory (``paths.output_dir``): ``config.yaml`` and
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,14 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from logo_tal.build import build_datamodule, build_detector, build_module, fusion_step
+from logo_tal.checkpoint import check_resume, resume_path
+from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
 from logo_tal.config_checks import validate_config
+from logo_tal.errors import expected_error
 from logo_tal.evaluation.report import ResultsWriter, write_metrics
+from logo_tal.lit_module import TALLitModule
 from logo_tal.protocol import MAP_AVG, map_key
+from logo_tal.resume import AtomicCheckpointIO, RNGState
 from logo_tal.utils import resolvers  # noqa: F401  (registers ${safe_name:...})
 from logo_tal.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from logo_tal.utils.run import (
@@ -70,7 +77,24 @@ def _build_trainer(cfg: DictConfig) -> pl.Trainer:
     if not loggers:
         # LearningRateMonitor refuses to run without a logger; train/lr is logged anyway.
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    # Always on: what an exact resume needs (docs/decisions.md D101).
+    callbacks.append(RNGState())
+    return hydra.utils.instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],
+    )
+
+
+def _resume_from(cfg: DictConfig, module: TALLitModule) -> str | None:
+    """``ckpt_path`` (``auto``: the run directory's last checkpoint, if any), checked now."""
+    directory = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
+    directory = directory or Path(cfg.paths.output_dir) / "checkpoints"
+    path = resume_path(cfg.get("ckpt_path"), directory)
+    if path is not None:
+        check_resume(module, path)
+    return path
 
 
 def _write_validation_metrics(
@@ -85,7 +109,7 @@ def _write_validation_metrics(
     write_metrics(output_dir, report, {"split": "val", "global_step": step})
 
 
-@task_wrapper
+@task_wrapper(expected=expected_error)
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit (unless ``train=false``), then test (unless ``test=false``) and write the results.
 
@@ -100,7 +124,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         log.warning(warning)
     seed = cfg.get("seed")
     if seed is not None:
-        pl.seed_everything(int(seed), workers=True)
+        # Logged here, not by Lightning: its handler writes to stderr, kept for errors.
+        pl.seed_everything(int(seed), workers=True, verbose=False)
+        log.info(f"seed: {seed}")
     if cfg.get("torch_threads"):
         torch.set_num_threads(int(cfg.torch_threads))
     output_dir = Path(cfg.paths.output_dir)
@@ -122,17 +148,18 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         writer=ResultsWriter(output_dir, split="test"),
     )
     module.run_record = run_record(cfg, info)
+    ckpt_path = _resume_from(cfg, module)
     trainer = _build_trainer(cfg)
     log_run_to_loggers(trainer, cfg, info, module)
 
     metrics: dict[str, float] = {}
     if cfg.get("train", True):
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics.update(_float_metrics(trainer.callback_metrics))
     if cfg.get("test", True):
         # After fit the module holds the EMA weights (EMAWeightAveraging copies them in at the
         # end of training): the last epoch is tested, never a "best" one.
-        test_ckpt = None if cfg.get("train", True) else cfg.get("ckpt_path")
+        test_ckpt = None if cfg.get("train", True) else ckpt_path
         trainer.test(module, datamodule=datamodule, ckpt_path=test_ckpt)
         metrics.update(_float_metrics(trainer.callback_metrics))
     elif trainer.is_global_zero:
@@ -169,12 +196,19 @@ def optimized_value(metrics: dict[str, float], name: str | None) -> float | None
     return None
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point (``python -m logo_tal.train`` / ``logo-tal-train``)."""
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+@capture_errors
+def hydra_main(cfg: DictConfig) -> float | None:
+    """The Hydra task of ``python -m logo_tal.train`` / ``logo-tal-train``."""
     metrics, _ = train(cfg)
     return optimized_value(metrics, cfg.get("optimized_metric"))
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m logo_tal.train`` / ``logo-tal-train``: exit status 0, or 2 with one line on
+    standard error for bad input (docs/bad_inputs.md)."""
+    return hydra_command("logo-tal-train", hydra_main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

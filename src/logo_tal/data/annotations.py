@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from logo_tal.anet_json import read_database
+from logo_tal.errors import UserInputError
 from logo_tal.protocol import DUPLICATE_TOLERANCE, MIN_SEGMENT_SECONDS
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ _ACTIONS = {
 }
 
 
-class AnnotationError(ValueError):
+class AnnotationError(UserInputError):
     """An annotation file that cannot be used at all (unreadable, not JSON, no database)."""
 
 

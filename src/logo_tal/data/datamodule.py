@@ -20,6 +20,7 @@ from logo_tal.data.dataset import TALDataset, feature_records
 from logo_tal.data.extraction_record import check_features_record
 from logo_tal.data.feature_store import NpyFeatureStore, open_feature_store
 from logo_tal.data.video_scores import ExternalScores
+from logo_tal.errors import DATA_DOCS, DataNotFoundError, UserInputError
 from logo_tal.protocol import THUMOS_TIOU
 from logo_tal.pyramid import PyramidSpec
 
@@ -36,7 +37,7 @@ def _fusion_settings(fusion: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     unknown = set(fusion) - {"scores_file", "topk", "max_dets"}
     if unknown or not fusion.get("scores_file"):
-        raise ValueError(
+        raise UserInputError(
             "data.fusion must be null or {scores_file: PATH, topk: 2, max_dets: 200}, got "
             f"{dict(fusion)}"
         )
@@ -169,7 +170,7 @@ class TALDataModule(L.LightningDataModule):
         self.fusion = _fusion_settings(fusion)
         self.video_scores_file = None if self.fusion is None else self.fusion["scores_file"]
         if resize_to is not None and resize_to > self.max_seq_len:
-            raise ValueError(f"resize_to {resize_to} exceeds max_seq_len {self.max_seq_len}")
+            raise UserInputError(f"resize_to {resize_to} exceeds max_seq_len {self.max_seq_len}")
         self._num_classes = num_classes
         self._class_names = list(class_names) if class_names is not None else None
         self.class_agnostic = class_agnostic
@@ -200,6 +201,7 @@ class TALDataModule(L.LightningDataModule):
         self._video_scores: ExternalScores | None = None
         self.datasets: dict[str, TALDataset] = {}
         self._generators: dict[str, torch.Generator] = {}
+        self._crop_state: dict | None = None  # from a checkpoint, for the train dataset
 
     # ----------------------------------------------------------------- preparation
     def prepare_data(self) -> None:
@@ -219,7 +221,7 @@ class TALDataModule(L.LightningDataModule):
             (info["features"], self.features),
         ):
             if Path(made).resolve() != Path(wanted).resolve():
-                raise ValueError(
+                raise UserInputError(
                     f"synthetic data was written to {made}, but the config reads {wanted}; "
                     f"point annotation_file/features at {out}/{synthetic.ANNOTATION_FILE} and "
                     f"{out}/{synthetic.NPY_DIR if fmt == 'npy' else synthetic.H5_FILE}"
@@ -230,6 +232,7 @@ class TALDataModule(L.LightningDataModule):
         if self._db is None:
             if self.generate_synthetic and not Path(self.annotation_file).exists():
                 self.prepare_data()
+            self.check_paths()
             self._db = load_annotations(
                 self.annotation_file,
                 class_names=self._class_names,
@@ -238,7 +241,7 @@ class TALDataModule(L.LightningDataModule):
                 drop_duplicates=self.drop_duplicates,
             )
             if self._num_classes is not None and self._db.num_classes != self._num_classes:
-                raise ValueError(
+                raise UserInputError(
                     f"{self.annotation_file}: {self._db.num_classes} classes in the annotation "
                     f"file but the config says num_classes={self._num_classes}"
                 )
@@ -266,9 +269,25 @@ class TALDataModule(L.LightningDataModule):
             )
         return self._eval_db
 
+    def check_paths(self) -> None:
+        """Fail in one line when the annotation file or the features are not where the config
+        says: which paths were expected, and where the layout is described.
+
+        Raises:
+            DataNotFoundError: either path is missing.
+        """
+        missing = [p for p in (self.annotation_file, self.features) if not Path(p).exists()]
+        if missing:
+            raise DataNotFoundError(
+                f"data not found: no {' and no '.join(missing)}; point paths.data_dir (or "
+                "LOGO_TAL_DATA_DIR) at the directory holding the layout described in "
+                f"{DATA_DOCS} (or set data.annotation_file and data.features)"
+            )
+
     @property
     def store(self):
         if self._store is None:
+            self.check_paths()
             # Features from logo-tal-extract carry their settings: a config that differs fails.
             check_features_record(
                 self.features, self.fps, self.feat_stride, self.num_frames, self._input_dim
@@ -296,7 +315,7 @@ class TALDataModule(L.LightningDataModule):
         records = self.database.subset(subset)
         if not records:
             counts = self.database.subset_counts()
-            raise ValueError(
+            raise UserInputError(
                 f"{self.annotation_file}: no videos in subset {subset!r} for the {split} split "
                 f"(subsets: {sorted(counts)})"
             )
@@ -315,7 +334,7 @@ class TALDataModule(L.LightningDataModule):
         if split == "predict":
             return self._predict_dataset()
         records = self._records(split)
-        return TALDataset(
+        dataset = TALDataset(
             records,
             self.store,
             self.feat_stride,
@@ -330,10 +349,13 @@ class TALDataModule(L.LightningDataModule):
             skip_missing=self.skip_missing,
             split=split,
         )
+        if split == "train" and self._crop_state is not None:
+            dataset.set_rng_state(self._crop_state)
+        return dataset
 
     def _predict_dataset(self) -> TALDataset:
         if self.predict_features is None:
-            raise ValueError("data.predict_features is not set (a .npy file or a directory)")
+            raise UserInputError("data.predict_features is not set (a .npy file or a directory)")
         fps = self.predict_fps if self.predict_fps is not None else self.fps
         path = Path(self.predict_features)
         if path.is_file() and path.suffix == self.feature_ext:
@@ -352,7 +374,7 @@ class TALDataModule(L.LightningDataModule):
             raise FileNotFoundError(f"data.predict_features={path} does not exist")
         known = self._predict_annotations()
         if fps is None and not all(v in known for v in ids):
-            raise ValueError("predict needs the features' fps: set data.predict_fps")
+            raise UserInputError("predict needs the features' fps: set data.predict_fps")
         records = []
         for record in feature_records(store, ids, fps or 1.0, self.feat_stride, self.num_frames):
             # A video the annotations list takes its fps, duration and ground truth from there.
@@ -456,7 +478,7 @@ class TALDataModule(L.LightningDataModule):
             self._generators[split] = torch.Generator().manual_seed(self.seed)
         generator = self._generators[split]
         if self.pyramid is None:
-            raise ValueError(
+            raise UserInputError(
                 "TALDataModule needs the detector's pyramid to pad batches: pass "
                 "pyramid=detector.spec"
             )
@@ -485,3 +507,26 @@ class TALDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("predict")
+
+    # ----------------------------------------------------------------- resuming
+    def state_dict(self) -> dict[str, Any]:
+        """The data order, saved in every checkpoint: each split's loader generator (shuffling,
+        worker seeds) and the main process's crop generator (docs/decisions.md D101)."""
+        state: dict[str, Any] = {
+            "generators": {split: g.get_state() for split, g in self._generators.items()}
+        }
+        train = self.datasets.get("train")
+        crops = train.rng_state() if train is not None else self._crop_state
+        if crops is not None:
+            state["crops"] = crops
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue the data order of :meth:`state_dict` (Lightning calls this on resume)."""
+        for split, value in state_dict.get("generators", {}).items():
+            generator = torch.Generator()
+            generator.set_state(value)
+            self._generators[split] = generator
+        self._crop_state = state_dict.get("crops")
+        if self._crop_state is not None and "train" in self.datasets:
+            self.datasets["train"].set_rng_state(self._crop_state)

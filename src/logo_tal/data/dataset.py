@@ -138,6 +138,18 @@ class TALDataset(Dataset):
             self._rng_key = key
         return self._rng_gen
 
+    def rng_state(self) -> dict | None:
+        """State of the main process's crop generator (None before its first draw)."""
+        if self._rng_gen is None or self._rng_key != (os.getpid(), None):
+            return None
+        return self._rng_gen.bit_generator.state
+
+    def set_rng_state(self, state: dict) -> None:
+        """Continue the main process's crops from :meth:`rng_state` (resume)."""
+        generator = np.random.default_rng(self.seed)
+        generator.bit_generator.state = state
+        self._rng_gen, self._rng_key = generator, (os.getpid(), None)
+
     def grid(self, index: int, length: int | None = None) -> FeatureGrid:
         """Effective grid of a video (``length`` = its T, needed only in resize mode)."""
         rec = self.records[index]

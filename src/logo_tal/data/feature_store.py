@@ -15,14 +15,16 @@ from typing import Protocol
 
 import numpy as np
 
+from logo_tal.errors import UserInputError
+
 H5_SUFFIXES = (".h5", ".hdf5")
 
 
-class FeatureFileError(ValueError):
+class FeatureFileError(UserInputError):
     """A feature file or entry that cannot be used (unreadable, corrupt, wrong shape, NaN/Inf)."""
 
 
-class MissingFeaturesError(FileNotFoundError):
+class MissingFeaturesError(UserInputError, FileNotFoundError):
     """Videos of an annotation split have no features (lists the first few and the count)."""
 
     def __init__(self, store: str, missing: Sequence[str], split: str = "", max_shown: int = 5):

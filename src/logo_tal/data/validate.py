@@ -25,11 +25,13 @@ import numpy as np
 
 from logo_tal.data.annotations import AnnotationError, load_annotations
 from logo_tal.data.feature_store import FeatureFileError, open_feature_store
+from logo_tal.errors import EXIT_BAD_INPUT, OneLineArgumentParser, run_reporting
+from logo_tal.errors import report as report_error
 from logo_tal.grid import FeatureGrid
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineArgumentParser(
         prog="logo-tal-validate",
         description="Check an ActivityNet-style annotation file and its feature files.",
     )
@@ -185,13 +187,20 @@ def _print(report: dict, code: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status 0 clean, 1 problems found, 2 unreadable input (also one line on stderr)."""
     args = _parser().parse_args(argv)
+    return run_reporting("logo-tal-validate", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     code, report = validate(args)
     if args.json:
         report.pop("class_names", None)
         print(json.dumps({"exit_code": code, **report}))
     else:
         _print(report, code)
+    if code == EXIT_BAD_INPUT:
+        report_error("logo-tal-validate", report["error"])
     return code
 
 

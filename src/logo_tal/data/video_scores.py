@@ -26,9 +26,10 @@ import numpy as np
 import torch
 
 from logo_tal.anet_json import read_json
+from logo_tal.errors import UserInputError
 
 
-class MissingScoresError(KeyError):
+class MissingScoresError(UserInputError, KeyError):
     """Videos to evaluate that the score file does not cover."""
 
     def __str__(self) -> str:
@@ -54,7 +55,7 @@ class ExternalScores:
         check_score_file(self.path)
         raw = read_json(self.path)
         if not isinstance(raw, dict) or "results" not in raw or "class" not in raw:
-            raise ValueError(
+            raise UserInputError(
                 f"{self.path}: expected an object with keys 'results' and 'class', "
                 f"got {sorted(raw) if isinstance(raw, dict) else type(raw).__name__}"
             )
@@ -62,27 +63,27 @@ class ExternalScores:
         position = {name: i for i, name in enumerate(file_classes)}
         missing = [name for name in class_names if name not in position]
         if missing:
-            raise ValueError(
+            raise UserInputError(
                 f"{self.path}: {len(missing)} dataset classes have no score in the file's "
                 f"'class' list, e.g. {missing[:3]}"
             )
         known = set(class_names)
         extra = [name for name in file_classes if name not in known]
         if extra:
-            raise ValueError(
+            raise UserInputError(
                 f"{self.path}: {len(extra)} classes of the file's 'class' list are not dataset "
                 f"classes, e.g. {extra[:3]} (the annotation file has {len(known)}; pass the "
                 "full list as data.class_names if the annotations cover only some classes)"
             )
         if len(set(file_classes)) != len(file_classes):
-            raise ValueError(f"{self.path}: the 'class' list has duplicate names")
+            raise UserInputError(f"{self.path}: the 'class' list has duplicate names")
         order = np.asarray([position[name] for name in class_names], dtype=np.int64)
         self.class_names = list(class_names)
         self._scores: dict[str, torch.Tensor] = {}
         for video, scores in raw["results"].items():
             vec = np.asarray(scores, dtype=np.float32)
             if vec.shape != (len(file_classes),):
-                raise ValueError(
+                raise UserInputError(
                     f"{self.path}: video {video!r} has {vec.size} scores, "
                     f"the 'class' list has {len(file_classes)}"
                 )

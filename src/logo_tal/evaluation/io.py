@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 
 from logo_tal.anet_json import read_database, read_json
+from logo_tal.errors import UserInputError
 from logo_tal.evaluation.ap import GroundTruth, Predictions
 
 _MAX_SHOWN = 60
 
 
-class EvaluationInputError(ValueError):
+class EvaluationInputError(UserInputError):
     """A ground-truth or result file that cannot be evaluated; the message is one line."""
 
 

@@ -178,28 +178,42 @@ def close_loggers() -> None:
             wandb.finish()
 
 
-def task_wrapper(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+def task_wrapper(
+    task: Callable[[DictConfig], Any] | None = None,
+    *,
+    expected: Callable[[BaseException], object] | None = None,
+) -> Any:
     """Run ``task(cfg)``, log failures with the run directory, and always close loggers.
 
     A crashing multirun job must not leave a W&B run open, or the next job would log into it.
+    Usable bare (``@task_wrapper``) or with arguments (``@task_wrapper(expected=...)``).
 
     Args:
-        task: the function to wrap (``train`` or ``evaluate``).
+        task: the function to wrap (``train``, ``evaluate`` or ``predict``).
+        expected: says whether an exception is bad input (logged in one line, no traceback;
+            the entry points pass ``logo_tal.errors.expected_error``); others are logged with
+            their traceback.
 
     Returns:
-        The wrapped function with the same signature.
+        The wrapped function with the same signature (or a decorator, without ``task``).
     """
+    if task is None:
+        return functools.partial(task_wrapper, expected=expected)
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> Any:
         try:
             return task(cfg)
-        except Exception:
+        except Exception as exc:
             try:
                 output_dir = OmegaConf.select(cfg, "paths.output_dir", default=None)
             except Exception:  # an unresolvable path must not hide the original error
                 output_dir = None
-            log.exception(f"{task.__name__} failed (run directory: {output_dir})")
+            message = f"{task.__name__} failed (run directory: {output_dir})"
+            if expected is not None and expected(exc):
+                log.error(f"{message}: {exc}")
+            else:
+                log.exception(message)
             raise
         finally:
             close_loggers()
