@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-fast lint format bench synthetic train-synthetic ablate-encoder ablate-head ablate-levels clean
+.PHONY: help install test test-fast lint format bench synthetic train-synthetic ablate-encoder ablate-head ablate-levels ablate-paper clean
 
 help:
 	@grep -E '^[a-z-]+:' Makefile | cut -d: -f1
@@ -45,14 +45,21 @@ synthetic:
 train-synthetic:
 	$(BIN)/python -m logo_tal.train experiment=synthetic
 
+# The paper's ablation tables on the synthetic data; each sweep dir ends with summary.md/.csv/.png.
+# More seeds or any override: make ablate-encoder ABLATE_ARGS="seed=1,2,3".
+ABLATE_ARGS ?=
+
 ablate-encoder:
-	$(BIN)/python -m logo_tal.train experiment=synthetic sweep=ablate_encoder
+	$(BIN)/python -m logo_tal.train experiment=synthetic sweep=ablate_encoder $(ABLATE_ARGS)
 
 ablate-head:
-	$(BIN)/python -m logo_tal.train experiment=synthetic sweep=ablate_head
+	$(BIN)/python -m logo_tal.train experiment=synthetic sweep=ablate_head $(ABLATE_ARGS)
 
 ablate-levels:
-	$(BIN)/python -m logo_tal.train experiment=synthetic sweep=ablate_levels
+	$(BIN)/python -m logo_tal.train experiment=synthetic sweep=ablate_levels $(ABLATE_ARGS)
+
+ablate-paper:
+	$(BIN)/python -m logo_tal.train experiment=synthetic sweep=paper $(ABLATE_ARGS)
 
 clean:
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache

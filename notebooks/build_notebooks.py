@@ -200,11 +200,13 @@ NB02 = [
         """\
 # Ablation tables (paper Tables 3-5)
 
-Mean ± std over seeds of the ablation sweeps, in the shape of the paper's Table 3 (encoder),
-Table 4 (regression head) and Table 5 (pyramid levels 3-7), with the paper's THUMOS14 numbers
-beside them. Runs come from `make ablate-encoder`, `make ablate-head`, `make ablate-levels` (add
-`hydra.sweeper.params.seed=1,2,3` or use `scripts/run_seeds.sh` for several seeds); jobs are
-grouped by their overrides minus `seed` by `scripts/summarize_runs.py`.
+The runs of the ablation sweeps in the shape of the paper's Table 3 (encoder), Table 4
+(regression head) and Table 5 (pyramid levels), mean ± std over seeds, the paper's THUMOS14
+numbers beside them. Runs come from `sweep=ablate_encoder|ablate_head|ablate_levels|paper`
+(`make ablate-encoder` ... on the synthetic data; add `seed=1,2,3` for several seeds). The
+grouping and the statistics are `logo_tal.sweeps.summary`, the code that writes `summary.md` at
+the end of every multirun; the paper's numbers are `logo_tal.sweeps.paper_results`. A run
+belongs to a paper row when its model (encoder, head, pyramid levels) is that row's.
 
 **Synthetic-benchmark numbers are not comparable to the paper's THUMOS14 numbers**: only the
 ordering of the rows can be compared. The gap column is shown only for THUMOS14 runs.""",
@@ -212,149 +214,110 @@ ordering of the rows can be compared. The gap column is shown only for THUMOS14 
     (
         "parameters",
         """\
-MULTIRUN_DIR = "logs"  # searched recursively for metrics.json (one sweep dir, or a parent)
-REPO_ROOT = None  # None: the first parent of the working directory with scripts/summarize_runs.py
-DATASET = None  # None: read from the runs' experiment=... override; "thumos" enables the gap""",
+MULTIRUN_DIR = "logs"  # searched recursively for job directories (one sweep dir, or a parent)
+DATASET = None  # None: each run's data/experiment choice; "thumos": compare any runs anyway""",
     ),
     ("code", SHOW),
     (
         "code",
         """\
-import importlib.util
+import math
 from pathlib import Path
 
+from logo_tal.protocol import MAP_AVG, map_key
+from logo_tal.sweeps import paper_results as paper
+from logo_tal.sweeps.summary import collect, summarize
 
-def find_repo_root(start):
-    for folder in [start, *start.parents]:
-        if (folder / "scripts" / "summarize_runs.py").is_file():
-            return folder
-    raise FileNotFoundError(f"no scripts/summarize_runs.py above {start}; set REPO_ROOT")
-
-
-repo_root = Path(REPO_ROOT) if REPO_ROOT else find_repo_root(Path.cwd().resolve())
-spec = importlib.util.spec_from_file_location(
-    "summarize_runs", repo_root / "scripts" / "summarize_runs.py"
-)
-summarize_runs = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(summarize_runs)
-
-groups = summarize_runs.collect(Path(MULTIRUN_DIR))
-summary = summarize_runs.summarize(groups)
-print(f"{sum(len(runs) for runs in groups.values())} runs in {len(groups)} configurations")""",
+summary = summarize(collect(Path(MULTIRUN_DIR)), MULTIRUN_DIR)
+if DATASET is not None:
+    for row in summary.rows:
+        row.dataset = DATASET
+        row.paper = paper.own_results(DATASET, row.model)
+jobs = summary.jobs
+print(
+    f"{len(jobs)} jobs ({sum(j.problem is None for j in jobs)} with metrics.json) "
+    f"in {len(summary.rows)} configurations"
+)""",
     ),
     (
         "code",
         """\
-# The paper's THUMOS14 numbers (mAP %, tIoU 0.3 / 0.5 / 0.7 / average of 0.3:0.1:0.7).
-PAPER = {
-    "encoder": {
-        "title": "Table 3: encoder (our sweep keeps the CLFF head for every encoder)",
-        "key": "model/encoder",
-        "rows": {
-            "conv": ("(1) conv baseline", (77.3, 65.2, 40.0, 62.1)),
-            "transformer": ("(2) + local self-attention", (82.1, 71.0, 43.9, 66.8)),
-            "maxer": ("(not in the paper)", None),
-            "logo": ("(3) LoGo + CLFF-Head", (83.9, 72.7, 46.4, 69.2)),
-        },
-        "note": "the paper's rows (1)-(2) and its '+LoGo' row (68.0) use no CLFF head",
-    },
-    "head": {
-        "title": "Table 4: regression head (LoGo encoder)",
-        "key": "model/head",
-        "rows": {
-            "actionformer": ("(1) ActionFormer head", (83.0, 72.9, 45.2, 68.0)),
-            "trident": ("(2) TriDet head", (83.5, 72.5, 46.8, 68.8)),
-            "clff": ("(3) CLFF-Head", (83.9, 72.7, 46.4, 69.2)),
-        },
-    },
-    "levels": {
-        "title": "Table 5: feature pyramid levels",
-        "key": "model.num_levels",
-        "rows": {
-            "3": ("3 levels", (79.4, 65.4, 37.7, 61.8)),
-            "4": ("4 levels", (82.1, 70.5, 43.9, 66.1)),
-            "5": ("5 levels", (82.9, 70.8, 45.5, 67.8)),
-            "6": ("6 levels", (83.9, 72.7, 46.4, 69.2)),
-            "7": ("7 levels", (83.5, 72.1, 45.9, 68.8)),
-        },
-    },
+TITLES = {
+    3: "Table 3: encoder components (conv, + self-attention, + LoGo; then the CLFF head)",
+    4: "Table 4: regression head (LoGo encoder)",
+    5: "Table 5: feature pyramid levels (LoGo + CLFF)",
 }
-PAPER_COLUMNS = ("mAP@0.3", "mAP@0.5", "mAP@0.7", "mAP_avg")
-ABLATION_KEYS = {spec["key"] for spec in PAPER.values()}
+COLUMNS = (0.3, 0.5, 0.7, None)  # the columns Tables 3-5 print; None: the average
 
 
-def parse_config(config):
-    \"\"\"'experiment=synthetic,model/encoder=conv' -> {'experiment': ..., ...}.\"\"\"
-    pairs = [item.split("=", 1) for item in config.split(",") if "=" in item]
-    return {key.lstrip("+~"): value for key, value in pairs}
+def stat(row, t):
+    return row.stats.get(MAP_AVG if t is None else map_key(t), (math.nan, math.nan, 0))
 
 
-configs = [parse_config(row["config"]) for row in summary]
-experiments = {c.get("experiment") for c in configs}
-dataset = DATASET or (experiments.pop() if len(experiments) == 1 else None)
-comparable = dataset == "thumos"
-print(f"dataset: {dataset or 'mixed/unknown'}; paper numbers comparable: {comparable}")
+def build_table(number):
+    \"\"\"One entry per run configuration whose model is a row of the paper's table.\"\"\"
+    entries = []
+    for printed in paper.TABLES[number]:
+        for row in summary.rows:
+            if row.model != printed.model:
+                continue
+            comparable = row.dataset == paper.THUMOS
+            mean = stat(row, None)[0]
+            entries.append(
+                {
+                    "paper_row": printed.row,
+                    "configuration": row.label,
+                    "model": str(row.model),
+                    "n": len(row.done),
+                    "missing": len(row.missing),
+                    "stats": {t: stat(row, t) for t in COLUMNS},
+                    "paper": {t: printed.at(t) if t else printed.average for t in COLUMNS},
+                    "gap_avg": mean - printed.average if comparable and row.done else None,
+                }
+            )
+    return entries
 
 
-def build_table(spec):
-    \"\"\"One row per configuration that varies only this table's knob, in the paper's order.\"\"\"
-    order = list(spec["rows"])
-    rows = []
-    for row, config in zip(summary, configs, strict=True):
-        value = config.get(spec["key"])
-        others = ABLATION_KEYS - {spec["key"]}
-        if value is None or any(k in config for k in others):
-            continue
-        paper_label, paper = spec["rows"].get(value, ("(not in the paper)", None))
-        extra = {k: v for k, v in config.items() if k not in (spec["key"], "experiment", "sweep")}
-        entry = {
-            "setting": value,
-            "paper_row": paper_label,
-            "other_overrides": ",".join(f"{k}={v}" for k, v in extra.items()),
-            "n": row["n"],
-            "paper": dict(zip(PAPER_COLUMNS, paper, strict=True)) if paper else None,
-        }
-        for column in PAPER_COLUMNS:
-            entry[column] = row.get(column, (float("nan"), float("nan")))
-        mean_avg = entry["mAP_avg"][0]
-        entry["gap_avg"] = mean_avg - paper[3] if comparable and paper else None
-        rows.append(entry)
-    rank = {v: i for i, v in enumerate(order)}
-    return sorted(rows, key=lambda r: (rank.get(r["setting"], len(order)), r["setting"]))
+def cell(mean, std, n):
+    if n == 0:
+        return "–"
+    return f"{mean:.2f}" if n == 1 else f"{mean:.2f} ± {std:.2f}"
 
 
-def to_markdown(name, rows):
-    spec = PAPER[name]
+def to_markdown(number, entries):
+    comparable = any(e["gap_avg"] is not None for e in entries)
     paper_head = "paper" if comparable else "paper (THUMOS14, not comparable)"
-    head = ["setting", "n", "0.3", "0.5", "0.7", "avg", f"{paper_head} 0.3/0.5/0.7/avg"]
+    head = ["paper row", "run configuration", "n", "0.3", "0.5", "0.7", "avg"]
+    head.append(f"{paper_head} 0.3/0.5/0.7/avg")
     if comparable:
         head.append("gap avg")
-    lines = [f"**{spec['title']}**", "", "| " + " | ".join(head) + " |"]
+    lines = [f"**{TITLES[number]}**", "", "| " + " | ".join(head) + " |"]
     lines.append("|" + "---|" * len(head))
-    for r in rows:
-        cells = [r["setting"] + (f" ({r['other_overrides']})" if r["other_overrides"] else "")]
-        cells.append(str(r["n"]))
-        cells += [f"{m:.2f} ± {s:.2f}" for m, s in (r[c] for c in PAPER_COLUMNS)]
-        paper = r["paper"]
-        paper_text = " / ".join(f"{paper[c]:.1f}" for c in PAPER_COLUMNS) if paper else "-"
-        cells.append(f"{r['paper_row']}: {paper_text}")
+    for e in entries:
+        missing = f" ({e['missing']} missing)" if e["missing"] else ""
+        cells = [e["paper_row"], f"`{e['configuration']}`", f"{e['n']}{missing}"]
+        cells += [cell(*e["stats"][t]) for t in COLUMNS]
+        printed = [e["paper"][t] for t in COLUMNS]
+        cells.append(" / ".join("–" if v is None else f"{v:.1f}" for v in printed))
         if comparable:
-            cells.append("-" if r["gap_avg"] is None else f"{r['gap_avg']:+.2f}")
+            cells.append("–" if e["gap_avg"] is None else f"{e['gap_avg']:+.2f}")
         lines.append("| " + " | ".join(cells) + " |")
-    if spec.get("note"):
-        lines += ["", f"Note: {spec['note']}."]
     if not comparable:
         lines += ["", "Synthetic (or unknown-dataset) runs: compare the ordering only."]
     return "\\n".join(lines)
 
 
-tables = {name: build_table(spec) for name, spec in PAPER.items()}
-markdown = {name: to_markdown(name, rows) for name, rows in tables.items()}
-for name, rows in tables.items():
-    if rows:
-        show_markdown(markdown[name])
+tables = {number: build_table(number) for number in TITLES}
+markdown = {number: to_markdown(number, entries) for number, entries in tables.items()}
+for number, entries in tables.items():
+    if entries:
+        show_markdown(markdown[number])
     else:
-        print(f"{PAPER[name]['title']}: no runs found under {MULTIRUN_DIR}")""",
+        print(f"{TITLES[number]}: no runs found under {MULTIRUN_DIR}")
+table_models = {r.model for number in TITLES for r in paper.TABLES[number]}
+beyond = [row.label for row in summary.rows if row.model not in table_models]
+if beyond:
+    print("beyond the paper's Tables 3-5:", ", ".join(beyond))""",
     ),
 ]
 

@@ -1,99 +1,60 @@
-"""Mean and spread of metrics.json over the jobs of a multirun (seeds, ablations).
+"""Summarise (again) the jobs of a multirun: mean ± std per configuration, the paper beside it.
 
-    python scripts/summarize_runs.py logs/seeds/multiruns/2025-01-01_12-00-00
-    python scripts/summarize_runs.py DIR --group-by model/encoder --json
+    python scripts/summarize_runs.py logs/ablate_encoder/multiruns/2025-01-01_12-00-00
+    python scripts/summarize_runs.py logs --pool seed data.synthetic_seed --json
 
-Jobs are grouped by their overrides minus ``seed`` (from ``.hydra/overrides.yaml``), so one table
-row is one configuration and its seeds; values are percent (mAP per tIoU threshold and average).
+Writes ``summary.md``, ``summary.csv`` and ``summary.png`` into DIR, as every multirun does at
+its end (logo_tal.sweeps.summary, the same code), and prints the Markdown table. DIR may be one
+sweep directory or any directory above several: every job directory below it is read, and jobs
+without metrics.json are listed as missing.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import math
-import statistics
 import sys
-from collections import defaultdict
 from pathlib import Path
 
-
-def _overrides(job: Path) -> list[str]:
-    path = job / ".hydra" / "overrides.yaml"
-    if not path.is_file():
-        return [job.name]
-    lines = [line.strip() for line in path.read_text().splitlines()]
-    return [line[2:].strip() for line in lines if line.startswith("- ")]
+from logo_tal.sweeps.summary import POOLED, collect, summarize, write_summary
 
 
-def collect(root: Path, ignore: tuple[str, ...] = ("seed",)) -> dict[str, list[dict]]:
-    """Configuration (overrides without ``ignore`` keys) -> list of its jobs' metrics.json."""
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for metrics_file in sorted(root.rglob("metrics.json")):
-        job = metrics_file.parent
-        keep = [o for o in _overrides(job) if o.split("=", 1)[0].lstrip("+~") not in ignore]
-        key = ",".join(keep) or "(defaults)"
-        data = json.loads(metrics_file.read_text())
-        data["_job"] = str(job)
-        groups[key].append(data)
-    return dict(groups)
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        return math.nan, math.nan
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def summarize(groups: dict[str, list[dict]]) -> list[dict]:
-    """One row per configuration: n, per-threshold and average mAP as (mean, std) in percent."""
-    rows = []
-    for key, runs in groups.items():
-        thresholds = runs[0].get("tiou_thresholds", [])
-        row = {"config": key, "n": len(runs), "tiou_thresholds": thresholds}
-        for i, t in enumerate(thresholds):
-            row[f"mAP@{t:g}"] = _mean_std([100 * r["mAP"][i] for r in runs if len(r["mAP"]) > i])
-        row["mAP_avg"] = _mean_std([100 * r["average_mAP"] for r in runs])
-        rows.append(row)
-    return rows
-
-
-def print_table(rows: list[dict]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    if not rows:
-        print("no metrics.json found", file=sys.stderr)
-        return
-    thresholds = rows[0]["tiou_thresholds"]
-    table = Table(title="mAP (%) mean ± std over runs")
-    table.add_column("config")
-    table.add_column("n", justify="right")
-    for t in thresholds:
-        table.add_column(f"{t:g}", justify="right")
-    table.add_column("avg", justify="right", style="bold")
-    for row in rows:
-        cells = [f"{m:.2f} ± {s:.2f}" for m, s in (row[f"mAP@{t:g}"] for t in thresholds)]
-        m, s = row["mAP_avg"]
-        table.add_row(row["config"], str(row["n"]), *cells, f"{m:.2f} ± {s:.2f}")
-    Console().print(table)
+def _rows_json(root: Path, pooled: tuple[str, ...]) -> str:
+    summary = summarize(collect(root), root, pooled)
+    rows = [
+        {
+            "configuration": row.label,
+            "n": len(row.done),
+            "missing": {j.name: j.problem for j in row.missing},
+            "dataset": row.dataset,
+            "model": dataclasses.asdict(row.model) if row.model else None,
+            "stats": {k: {"mean": m, "std": s, "n": n} for k, (m, s, n) in row.stats.items()},
+            "paper": [{"source": r.source, "average": r.average} for r in row.paper],
+            "beyond_paper": row.beyond_paper,
+        }
+        for row in summary.rows
+    ]
+    return json.dumps({"common": list(summary.common), "rows": rows}, indent=2)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("root", type=Path, help="multirun directory (searched recursively)")
-    parser.add_argument("--ignore", nargs="*", default=["seed"], help="override keys to pool")
+    parser.add_argument("root", type=Path, help="sweep directory (searched recursively)")
+    parser.add_argument(
+        "--pool", nargs="*", default=list(POOLED), help="override keys pooled into one row"
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
     if not args.root.is_dir():
         print(f"not a directory: {args.root}", file=sys.stderr)
         return 2
-    rows = summarize(collect(args.root, tuple(args.ignore)))
+    paths = write_summary(args.root, tuple(args.pool))
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(_rows_json(args.root, tuple(args.pool)))
     else:
-        print_table(rows)
+        print(paths["md"].read_text())
+        print(f"written: {', '.join(str(p) for p in paths.values())}")
     return 0
 
 

@@ -14,7 +14,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Lowest first. A module may import its own layer or any layer below it, except that the peers
-# of one layer (data, models, utils) do not import each other.
+# of one layer (data, models, utils; lightning, sweeps) do not import each other.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "foundations",
@@ -33,6 +33,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("utils", ("logo_tal.utils",)),
     ("evaluation", ("logo_tal.evaluation",)),
     ("lightning", ("logo_tal.lit_module", "logo_tal.callbacks", "logo_tal.resume")),
+    # Multirun summaries: read the files runs leave behind; beside the Lightning layer.
+    ("sweeps", ("logo_tal.sweeps",)),
     (
         "entry points",
         (
@@ -49,7 +51,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
 ]
 RANK = {"foundations": 0, "data": 1, "models": 1, "utils": 1, "evaluation": 2}
-RANK.update({"lightning": 3, "entry points": 4})
+RANK.update({"lightning": 3, "sweeps": 3, "entry points": 4})
 
 
 def layer_of(module: str) -> str:

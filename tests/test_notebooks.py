@@ -160,87 +160,112 @@ def test_detections_notebook_top_per_gt_limits_the_analysis(tmp_path):
 
 
 # Average mAP (fraction) of the fake runs: a distinct value per setting, moved by the seed.
-ENCODERS = {"conv": 0.30, "transformer": 0.40, "logo": 0.50}
-HEADS = {"actionformer": 0.42, "trident": 0.45, "clff": 0.50}
-LEVELS = {str(n): 0.30 + 0.04 * n for n in range(3, 8)}
+# Settings: the sweep's override value -> (encoder, head, levels) of the job.
+ENCODERS = {
+    "conv_af": (0.30, ("conv", "actionformer", 6)),
+    "sa_af": (0.40, ("transformer", "actionformer", 6)),
+    "logo_af": (0.45, ("logo", "actionformer", 6)),
+    "logo_clff": (0.50, ("logo", "clff", 6)),
+    "maxer_af": (0.35, ("maxer", "actionformer", 6)),
+}
+HEADS = {
+    h: (v, ("logo", h, 6)) for h, v in {"actionformer": 0.42, "trident": 0.45, "clff": 0.5}.items()
+}
+LEVELS = {str(n): (0.30 + 0.04 * n, ("logo", "clff", n)) for n in range(3, 8)}
 SEEDS = (1, 2, 3)
 
 
-def _fake_multirun(root: Path) -> None:
+def _fake_multirun(root: Path, dataset: str = "synthetic") -> None:
     """Three sweeps laid out as Hydra writes them (hydra/default.yaml's sweep dir and subdir)."""
     thresholds = [0.3, 0.4, 0.5, 0.6, 0.7]
     for sweep, key, settings in (
-        ("ablate_encoder", "model/encoder", ENCODERS),
+        ("ablate_encoder", "ablation", ENCODERS),
         ("ablate_head", "model/head", HEADS),
         ("ablate_levels", "model.num_levels", LEVELS),
     ):
         job_num = 0
-        for value, base in settings.items():
+        for value, (base, (encoder, head, levels)) in settings.items():
             for seed in SEEDS:
                 avg = base + 0.01 * seed
                 job = root / sweep / "multiruns" / "2025-01-01_00-00-00"
                 job = job / f"{job_num}_{key.replace('/', '-')}={value},seed={seed}"
-                job_num += 1
                 (job / ".hydra").mkdir(parents=True)
-                overrides = [
-                    "experiment=synthetic",
-                    f"sweep={sweep}",
-                    f"{key}={value}",
-                    f"seed={seed}",
-                ]
+                overrides = [f"experiment={dataset}", f"sweep={sweep}", f"{key}={value}"]
+                overrides.append(f"seed={seed}")
                 (job / ".hydra" / "overrides.yaml").write_text(
                     "".join(f"- {o}\n" for o in overrides)
                 )
+                choices = {"data": dataset, "model/encoder": encoder, "model/head": head}
+                hydra = {"hydra": {"job": {"num": job_num}, "runtime": {"choices": choices}}}
+                (job / ".hydra" / "hydra.yaml").write_text(json.dumps(hydra))  # JSON is YAML
+                config = {"seed": seed, "model": {"num_levels": levels}}
+                (job / ".hydra" / "config.yaml").write_text(json.dumps(config))
+                job_num += 1
                 # Per threshold: avg + 0.1, avg + 0.05, ..., avg - 0.1, so the mean is avg.
                 m_ap = [avg + 0.1 - 0.05 * i for i in range(5)]
                 metrics = {"tiou_thresholds": thresholds, "mAP": m_ap, "average_mAP": avg}
                 (job / "metrics.json").write_text(json.dumps(metrics))
 
 
-def test_ablation_tables_notebook(tmp_path, monkeypatch):
+def test_ablation_tables_notebook(tmp_path):
     _fake_multirun(tmp_path / "logs")
-    monkeypatch.chdir(REPO)  # the notebook finds scripts/summarize_runs.py from the cwd
     ns = run_notebook("02_ablation_tables.ipynb", f"MULTIRUN_DIR = {str(tmp_path / 'logs')!r}")
     tables = ns["tables"]
-    assert [r["setting"] for r in tables["encoder"]] == ["conv", "transformer", "logo"]
-    assert [r["setting"] for r in tables["head"]] == ["actionformer", "trident", "clff"]
-    assert [r["setting"] for r in tables["levels"]] == ["3", "4", "5", "6", "7"]
+    # Table 3's logo_af row is Table 4's row 1 as well, so both tables show both sweeps' runs.
+    assert [e["configuration"] for e in tables[3]] == [
+        "sweep=ablate_encoder,ablation=conv_af",
+        "sweep=ablate_encoder,ablation=sa_af",
+        "sweep=ablate_encoder,ablation=logo_af",
+        "sweep=ablate_head,model/head=actionformer",
+        "sweep=ablate_encoder,ablation=logo_clff",
+        "sweep=ablate_head,model/head=clff",
+        "sweep=ablate_levels,model.num_levels=6",
+    ]
+    assert [e["paper_row"] for e in tables[4]][:2] == ["row 1 (ActionFormer head)"] * 2
+    assert [e["configuration"] for e in tables[5]][:3] == [
+        f"sweep=ablate_levels,model.num_levels={n}" for n in (3, 4, 5)
+    ]
+    assert ns["beyond"] == ["sweep=ablate_encoder,ablation=maxer_af"]
 
     seed_offsets = [0.01 * s for s in SEEDS]
     std = 100 * statistics.stdev(seed_offsets)
-    for name, settings in (("encoder", ENCODERS), ("head", HEADS), ("levels", LEVELS)):
-        for row in tables[name]:
-            assert row["n"] == len(SEEDS)
-            mean = 100 * (settings[row["setting"]] + statistics.fmean(seed_offsets))
-            assert row["mAP_avg"][0] == pytest.approx(mean)
-            assert row["mAP_avg"][1] == pytest.approx(std)
-            assert row["mAP@0.3"][0] == pytest.approx(mean + 10)
-            assert row["mAP@0.7"][0] == pytest.approx(mean - 10)
-            assert row["gap_avg"] is None  # synthetic: no gap to THUMOS numbers
-            assert row["other_overrides"] == ""
-    assert tables["encoder"][2]["paper"]["mAP_avg"] == 69.2
-    assert tables["head"][1]["paper"] == {
-        "mAP@0.3": 83.5,
-        "mAP@0.5": 72.5,
-        "mAP@0.7": 46.8,
-        "mAP_avg": 68.8,
-    }
-    assert [r["paper"]["mAP_avg"] for r in tables["levels"]] == [61.8, 66.1, 67.8, 69.2, 68.8]
-    assert ns["dataset"] == "synthetic" and ns["comparable"] is False
-    text = ns["markdown"]["levels"]
-    assert "not comparable" in text and text.count("\n| ") == 1 + 5  # header + five rows
+    bases = {"conv_af": 0.30, "sa_af": 0.40, "3": 0.42, "7": 0.58, "trident": 0.45}
+    for entries in tables.values():
+        for entry in entries:
+            assert entry["n"] == len(SEEDS) and entry["missing"] == 0
+            value = entry["configuration"].rsplit("=", 1)[1]
+            if value in bases:
+                mean = 100 * (bases[value] + statistics.fmean(seed_offsets))
+                assert entry["stats"][None][:2] == pytest.approx((mean, std))
+                assert entry["stats"][0.3][0] == pytest.approx(mean + 10)
+                assert entry["stats"][0.7][0] == pytest.approx(mean - 10)
+            assert entry["gap_avg"] is None  # synthetic: no gap to THUMOS numbers
+    assert tables[3][0]["paper"] == {0.3: 77.3, 0.5: 65.2, 0.7: 40.0, None: 62.1}
+    assert tables[4][2]["paper"] == {0.3: 83.5, 0.5: 72.5, 0.7: 46.8, None: 68.8}
+    assert [e["paper"][None] for e in tables[5]] == [61.8, 66.1, 67.8, 69.2, 69.2, 69.2, 68.8]
+    text = ns["markdown"][5]
+    assert "not comparable" in text and text.count("\n| ") == 1 + 7  # header + seven rows
     assert "gap" not in text
 
 
-def test_ablation_tables_notebook_shows_the_gap_for_thumos(tmp_path, monkeypatch):
-    _fake_multirun(tmp_path / "logs")
-    monkeypatch.chdir(REPO)
+def test_ablation_tables_notebook_shows_the_gap_for_thumos(tmp_path):
+    _fake_multirun(tmp_path / "logs", dataset="thumos")
     ns = run_notebook(
         "02_ablation_tables.ipynb",
-        f"MULTIRUN_DIR = {str(tmp_path / 'logs' / 'ablate_head')!r}\nDATASET = 'thumos'",
+        f"MULTIRUN_DIR = {str(tmp_path / 'logs' / 'ablate_head')!r}",
     )
     tables = ns["tables"]
-    assert tables["encoder"] == [] and tables["levels"] == []
-    clff = tables["head"][2]
-    assert clff["gap_avg"] == pytest.approx(clff["mAP_avg"][0] - 69.2)
-    assert "gap avg" in ns["markdown"]["head"]
+    assert [e["configuration"] for e in tables[4]] == [
+        "model/head=actionformer",
+        "model/head=trident",
+        "model/head=clff",
+    ]
+    clff = tables[4][2]
+    assert clff["gap_avg"] == pytest.approx(clff["stats"][None][0] - 69.2)
+    assert "gap avg" in ns["markdown"][4]
+    # DATASET overrides the runs' own dataset.
+    ns = run_notebook(
+        "02_ablation_tables.ipynb",
+        f"MULTIRUN_DIR = {str(tmp_path / 'logs' / 'ablate_head')!r}\nDATASET = 'synthetic'",
+    )
+    assert ns["tables"][4][2]["gap_avg"] is None

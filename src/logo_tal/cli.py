@@ -91,11 +91,24 @@ def capture_errors(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
             if not _session["active"] or expected_error(exc, hydra_expected) is None:
                 raise
             _session["errors"].append(exc)
+            _record_failure(exc)
             return None
         finally:
             logging.captureWarnings(False)
 
     return job
+
+
+def _record_failure(exc: BaseException) -> None:
+    """Leave the reason in the job's directory: a multirun's summary lists the job as missing
+    with it (the job itself ends normally, so Hydra does not know it failed)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from logo_tal.sweeps.summary import write_failure
+
+    if HydraConfig.initialized():
+        reason = f"{type(exc).__name__}: {describe(exc)}"
+        write_failure(HydraConfig.get().runtime.output_dir, reason)
 
 
 def hydra_command(
