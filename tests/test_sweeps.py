@@ -1,0 +1,161 @@
+"""Sweeps at scale: launcher and search configs, the jobs' W&B group and config, the W&B dashboard
+of a test, the sweep summary run, and real multiruns through submitit, joblib and Optuna."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf, open_dict
+
+from helpers.lit_config import (
+    REPO_ROOT,
+    TINY,
+    compose_config,
+    one_torch_thread,  # noqa: F401  (autouse fixture)
+    path_overrides,
+)
+from logo_tal.utils import sweeps
+
+# One epoch of one batch, tested on the 4 tiny test videos: a real logger (fast_dev_run swaps
+# every logger for a dummy one).
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+needs_submitit = pytest.mark.skipif(not _has("submitit"), reason="pip install -e '.[sweeps]'")
+needs_joblib = pytest.mark.skipif(not _has("joblib"), reason="pip install -e '.[sweeps]'")
+needs_optuna = pytest.mark.skipif(not _has("optuna"), reason="pip install -e '.[sweeps]'")
+
+
+@pytest.fixture
+def hydra_runtime():
+    """Set Hydra's runtime config for the test (as a launcher does in a job), then clear it."""
+
+    def set_config(cfg):
+        HydraConfig.instance().set_config(cfg)
+        return cfg
+
+    yield set_config
+    HydraConfig.instance().cfg = None
+
+
+# ------------------------------------------------------------------ configs
+
+
+@pytest.mark.parametrize(
+    ("launcher", "target"),
+    [("slurm", "SlurmLauncher"), ("local", "LocalLauncher"), ("parallel", "JoblibLauncher")],
+)
+def test_launcher_configs_compose(launcher, target, tmp_path):
+    pytest.importorskip("submitit" if launcher != "parallel" else "joblib")
+    cfg = compose_config("train", [f"hydra/launcher={launcher}", *path_overrides(tmp_path)], True)
+    node = cfg.hydra.launcher
+    assert node._target_.endswith(target)
+    if launcher == "slurm":
+        assert node.gpus_per_node == 1 and node.tasks_per_node == 1 and node.nodes == 1
+        assert node.max_num_timeout > 0  # time-outs are requeued
+        for key in ("partition", "timeout_min", "mem_gb", "array_parallelism"):
+            assert key in node
+        # The job dir is <sweep dir>/<num>_<overrides>: nothing in it changes on a requeue.
+        assert OmegaConf.to_container(cfg.hydra.sweep, resolve=False)["subdir"] == (
+            "${hydra.job.num}_${safe_name:${hydra.job.override_dirname}}"
+        )
+    if launcher == "parallel":
+        assert node.n_jobs == 2
+
+
+def test_a_requeued_job_resolves_the_same_run_dir(tmp_path, hydra_runtime):
+    """What submitit does on a requeue: the pickled config of the job is loaded again, later.
+
+    The sweep dir's ${now:...} comes from the resolver cache that travels with the pickle
+    (Hydra copies it into every job's config), the subdir from the job's number and overrides.
+    """
+    from hydra.core.utils import setup_globals
+
+    setup_globals()  # registers ${now:}
+    cfg = compose_config("train", ["experiment=synthetic", "seed=2"], hydra_node=True)
+    with open_dict(cfg):
+        cfg.hydra.job.num = 1
+        cfg.hydra.job.override_dirname = "seed=2"
+    hydra_runtime(cfg)
+    first = f"{cfg.hydra.sweep.dir}/{cfg.hydra.sweep.subdir}"
+    time.sleep(1.1)  # ${now:%H-%M-%S} would move
+    requeued = pickle.loads(pickle.dumps(cfg))
+    assert f"{requeued.hydra.sweep.dir}/{requeued.hydra.sweep.subdir}" == first
+    assert first.endswith("/1_seed=2")
+
+
+@needs_joblib
+def test_threads_per_job_follows_the_launcher(tmp_path, hydra_runtime, monkeypatch):
+    monkeypatch.setattr(sweeps, "usable_cores", lambda: 8)
+    assert sweeps.threads_per_job() is None  # no Hydra runtime: torch's default
+    cfg = hydra_runtime(compose_config("train", path_overrides(tmp_path), hydra_node=True))
+    assert sweeps.threads_per_job() is None  # the basic launcher runs one job at a time
+    assert cfg.torch_threads is None
+    for n_jobs, threads in [(2, 4), (3, 2), (8, 1), (16, 1), (-1, 1)]:
+        overrides = ["hydra/launcher=parallel", f"hydra.launcher.n_jobs={n_jobs}"]
+        cfg = compose_config("train", [*overrides, *path_overrides(tmp_path)], hydra_node=True)
+        hydra_runtime(cfg)
+        assert sweeps.threads_per_job() == threads
+        assert cfg.torch_threads == threads  # conf/train.yaml's default
+
+
+# ------------------------------------------------------------------ W&B
+
+
+# ------------------------------------------------------------------ real multiruns
+
+
+# Always excluded from job directory names (conf/hydra/default.yaml).
+NAME_EXCLUDED = ["sweep", "experiment", "ckpt_path", "logger", "paths.data_dir", "hydra.sweep.dir"]
+
+
+def _cli(tmp_path: Path, fixed: list[str], swept: list[str]) -> subprocess.CompletedProcess:
+    """``python -m logo_tal.train -m`` on the tiny data, logs under tmp_path/logs; job
+    directories named by the ``swept`` overrides only (``0_seed=1``)."""
+    env = {
+        **os.environ,
+        "LOGO_TAL_ROOT": str(tmp_path),
+        "WANDB_MODE": "offline",
+        "WANDB_DATA_DIR": str(tmp_path / "wandb-home"),
+        "WANDB_CACHE_DIR": str(tmp_path / "wandb-home"),
+        "WANDB_CONFIG_DIR": str(tmp_path / "wandb-home"),
+        # helpers.* for the stand-in summary callback.
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    keys = [o.split("=")[0] for o in [*TINY, *fixed] if not o.startswith(("hydra", "+hydra"))]
+    exclude = f"hydra.job.config.override_dirname.exclude_keys=[{','.join(NAME_EXCLUDED + keys)}]"
+    cmd = [sys.executable, "-m", "logo_tal.train", "-m", *TINY, *fixed, exclude, *swept]
+    done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done
+
+
+def _job_dirs(tmp_path: Path, task: str) -> list[Path]:
+    (sweep,) = (tmp_path / "logs" / task / "multiruns").iterdir()
+    return sorted(j for j in sweep.iterdir() if j.is_dir() and j.name[0].isdigit())
+
+
+@pytest.mark.slow
+@needs_submitit
+def test_submitit_local_sweep_runs_two_jobs(tmp_path):
+    _cli(tmp_path, ["hydra/launcher=local", "debug=fast_dev_run"], ["seed=1,2"])
+    jobs = _job_dirs(tmp_path, "debug")
+    assert [j.name for j in jobs] == ["0_seed=1", "1_seed=2"]
+    for job in jobs:
+        assert json.loads((job / "metrics.json").read_text())["split"] == "test"
+    # submitit's own logs, one folder per job, beside the job directories.
+    assert len(list((jobs[0].parent / ".submitit").rglob("*_result.pkl"))) == 2
