@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import OmegaConf, open_dict
 
 from helpers.lit_config import (
@@ -24,6 +25,7 @@ from helpers.lit_config import (
     path_overrides,
 )
 from logo_tal.utils import sweeps
+from logo_tal.utils.hparams import flatten, hparams_for
 
 # One epoch of one batch, tested on the 4 tiny test videos: a real logger (fast_dev_run swaps
 # every logger for a dummy one).
@@ -109,6 +111,39 @@ def test_threads_per_job_follows_the_launcher(tmp_path, hydra_runtime, monkeypat
         hydra_runtime(cfg)
         assert sweeps.threads_per_job() == threads
         assert cfg.torch_threads == threads  # conf/train.yaml's default
+
+
+def test_group_and_name_of_multirun_jobs(tmp_path, hydra_runtime):
+    cfg = compose_config("train", ["logger=wandb", *path_overrides(tmp_path)], hydra_node=True)
+    assert sweeps.sweep_group("x") == "" and sweeps.job_name("x") == "x"
+    with open_dict(cfg):
+        cfg.hydra.mode = RunMode.MULTIRUN
+        cfg.hydra.sweep.dir = str(tmp_path / "multiruns" / "2026-01-02_03-04-05")
+        cfg.hydra.job.num = 3
+        cfg.hydra.job.override_dirname = "model/head=trident,seed=2"
+    hydra_runtime(cfg)
+    assert cfg.logger.wandb.group == "train-2026-01-02_03-04-05"
+    assert cfg.logger.wandb.name == "3_model-head=trident,seed=2"
+    assert cfg.logger.wandb.job_type == "train"
+
+
+def test_wandb_gets_flat_dotted_config_keys():
+    hparams = {"cfg": {"model": {"embed_dim": 16, "x": {}}, "tags": ["a"]}, "run": {"seed": 1}}
+    hparams["params/total"] = 10
+    assert flatten({"a": {"b": {"c": 1}}, "d": [1, 2]}) == {"a.b.c": 1, "d": [1, 2]}
+
+    class WandbLogger:  # matched by class name: no wandb import needed
+        pass
+
+    flat = hparams_for(WandbLogger(), hparams)
+    assert flat == {
+        "model.embed_dim": 16,
+        "model.x": {},
+        "tags": ["a"],
+        "run_info.seed": 1,
+        "params/total": 10,
+    }
+    assert hparams_for(object(), hparams) == hparams  # CSV and others: unchanged
 
 
 # ------------------------------------------------------------------ W&B
