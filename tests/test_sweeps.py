@@ -98,6 +98,24 @@ def test_a_requeued_job_resolves_the_same_run_dir(tmp_path, hydra_runtime):
     assert first.endswith("/1_seed=2")
 
 
+@needs_optuna
+def test_optuna_search_composes(tmp_path):
+    cfg = compose_config(
+        "train", ["experiment=synthetic", "hparams_search=optuna", *path_overrides(tmp_path)], True
+    )
+    assert cfg.hydra.mode == RunMode.MULTIRUN
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper")
+    assert str(sweeper.direction) in ("maximize", "Direction.maximize")
+    assert set(sweeper.params) == {
+        "module.optimizer.lr",
+        "module.weight_decay",
+        "module.criterion.iou_weight_power",
+    }
+    assert cfg.optimized_metric == "val/mAP_avg"
+    assert cfg.task_name == "synthetic"  # the experiment keeps its name and directories
+
+
 @needs_joblib
 def test_threads_per_job_follows_the_launcher(tmp_path, hydra_runtime, monkeypatch):
     monkeypatch.setattr(sweeps, "usable_cores", lambda: 8)
@@ -194,3 +212,27 @@ def test_submitit_local_sweep_runs_two_jobs(tmp_path):
         assert json.loads((job / "metrics.json").read_text())["split"] == "test"
     # submitit's own logs, one folder per job, beside the job directories.
     assert len(list((jobs[0].parent / ".submitit").rglob("*_result.pkl"))) == 2
+
+
+@pytest.mark.slow
+@needs_optuna
+def test_optuna_search_runs_three_trials(tmp_path):
+    fixed = [
+        "hparams_search=optuna",
+        "debug=fast_dev_run",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+    ]
+    _cli(tmp_path, fixed, [])
+    jobs = _job_dirs(tmp_path, "debug")
+    assert len(jobs) == 3
+    for job in jobs:  # named by the sampled values only
+        assert job.name.split("_", 1)[1].startswith("module.criterion.iou_weight_power=")
+        assert "module.optimizer.lr=" in job.name and "module.weight_decay=" in job.name
+    result = OmegaConf.load(jobs[0].parent / "optimization_results.yaml")
+    assert set(result.best_params) == {
+        "module.optimizer.lr",
+        "module.weight_decay",
+        "module.criterion.iou_weight_power",
+    }
+    assert isinstance(result.best_value, float)
