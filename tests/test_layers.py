@@ -43,6 +43,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "logo_tal.predict",
             "logo_tal.score",
             "logo_tal.extract",
+            "logo_tal.wandb_sweep_summary",
         ),
     ),
 ]

@@ -24,8 +24,10 @@ from helpers.lit_config import (
     one_torch_thread,  # noqa: F401  (autouse fixture)
     path_overrides,
 )
+from helpers.wandb_offline import offline_runs
 from logo_tal.utils import sweeps
 from logo_tal.utils.hparams import flatten, hparams_for
+from logo_tal.wandb_sweep_summary import WandbSweepSummary, read_table
 
 # One epoch of one batch, tested on the 4 tiny test videos: a real logger (fast_dev_run swaps
 # every logger for a dummy one).
@@ -38,6 +40,16 @@ def _has(module: str) -> bool:
 needs_submitit = pytest.mark.skipif(not _has("submitit"), reason="pip install -e '.[sweeps]'")
 needs_joblib = pytest.mark.skipif(not _has("joblib"), reason="pip install -e '.[sweeps]'")
 needs_optuna = pytest.mark.skipif(not _has("optuna"), reason="pip install -e '.[sweeps]'")
+
+
+@pytest.fixture
+def wandb_offline(tmp_path, monkeypatch):
+    """W&B offline, with its caches and staging area under tmp_path."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    for var in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
+        monkeypatch.setenv(var, str(tmp_path / "wandb-home" / var.lower()))
+    return tmp_path
 
 
 @pytest.fixture
@@ -165,6 +177,47 @@ def test_wandb_gets_flat_dotted_config_keys():
 
 
 # ------------------------------------------------------------------ W&B
+
+
+def _multirun_config(tmp_path: Path, sweep_dir: Path, *overrides: str):
+    cfg = compose_config(
+        "train",
+        [*path_overrides(tmp_path), f"hydra.sweep.dir={sweep_dir}", *overrides],
+        hydra_node=True,
+    )
+    with open_dict(cfg):
+        cfg.hydra.mode = RunMode.MULTIRUN
+    return cfg
+
+
+def test_sweep_summary_logged_as_a_table_in_the_sweeps_group(wandb_offline, hydra_runtime):
+    tmp_path = wandb_offline
+    sweep_dir = tmp_path / "multiruns" / "2026-01-02_03-04-05"
+    sweep_dir.mkdir(parents=True)
+    (sweep_dir / "summary.csv").write_text("config,runs,mAP_avg\nseed=1,1,0.5\nseed=2,1,\n")
+    cfg = hydra_runtime(_multirun_config(tmp_path, sweep_dir, "logger=wandb"))
+    WandbSweepSummary().on_multirun_end(cfg)
+    (run,) = offline_runs(sweep_dir / "wandb")
+    assert run.group == "train-2026-01-02_03-04-05" == sweeps.sweep_group("train")
+    assert run.job_type == "sweep-summary"
+    table = run.table("sweep/summary")
+    assert table["columns"] == ["config", "runs", "mAP_avg"]
+    assert table["data"] == [["seed=1", 1.0, 0.5], ["seed=2", 1.0, None]]
+
+
+def test_sweep_summary_skipped_without_file_or_wandb(wandb_offline, hydra_runtime, caplog):
+    tmp_path = wandb_offline
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    cfg = hydra_runtime(_multirun_config(tmp_path, sweep_dir, "logger=wandb"))
+    with caplog.at_level("INFO"):
+        WandbSweepSummary().on_multirun_end(cfg)  # no summary.csv
+    assert "no " in caplog.text and not (sweep_dir / "wandb").exists()
+    (sweep_dir / "summary.csv").write_text("a\n1\n")
+    cfg = hydra_runtime(_multirun_config(tmp_path, sweep_dir, "logger=csv"))
+    WandbSweepSummary().on_multirun_end(cfg)  # CSV logging only
+    assert not (sweep_dir / "wandb").exists()
+    assert read_table(sweep_dir / "summary.csv") == (["a"], [[1.0]])
 
 
 # ------------------------------------------------------------------ real multiruns
