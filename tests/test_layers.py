@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("models", ("logo_tal.models",)),
     ("utils", ("logo_tal.utils",)),
     ("evaluation", ("logo_tal.evaluation",)),
-    ("lightning", ("logo_tal.lit_module", "logo_tal.callbacks")),
+    ("lightning", ("logo_tal.lit_module", "logo_tal.callbacks", "logo_tal.wandb_dashboard")),
     (
         "entry points",
         (

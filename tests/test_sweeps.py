@@ -23,14 +23,17 @@ from helpers.lit_config import (
     compose_config,
     one_torch_thread,  # noqa: F401  (autouse fixture)
     path_overrides,
+    tiny_train_config,
 )
 from helpers.wandb_offline import offline_runs
+from logo_tal.train import train
 from logo_tal.utils import sweeps
 from logo_tal.utils.hparams import flatten, hparams_for
 from logo_tal.wandb_sweep_summary import WandbSweepSummary, read_table
 
 # One epoch of one batch, tested on the 4 tiny test videos: a real logger (fast_dev_run swaps
 # every logger for a dummy one).
+ONE_STEP = ["trainer.max_epochs=1", "trainer.limit_train_batches=1", "module.warmup_epochs=0"]
 
 
 def _has(module: str) -> bool:
@@ -179,6 +182,35 @@ def test_wandb_gets_flat_dotted_config_keys():
 # ------------------------------------------------------------------ W&B
 
 
+def test_wandb_run_has_group_flat_config_tables_images_and_artifact(wandb_offline):
+    tmp_path = wandb_offline
+    cfg = tiny_train_config(
+        tmp_path,
+        *ONE_STEP,
+        "logger=wandb",
+        "logger.wandb.group=sweep-g",
+        "callbacks.wandb_dashboard.num_timelines=2",
+        "callbacks.wandb_dashboard.artifact_detections=true",
+    )
+    train(cfg)
+    (run,) = offline_runs(tmp_path / "run" / "wandb")
+    assert run.group == "sweep-g" and run.job_type == "train"
+    assert set(cfg.tags) <= set(run.tags)
+    # The resolved config as flat dotted keys, not one nested entry.
+    assert run.config["model.embed_dim"] == 16
+    assert run.config["module.optimizer.lr"] == cfg.module.optimizer.lr
+    assert run.config["run_info.seed"] == cfg.seed and "cfg" not in run.config
+    per_class = run.table("test/per_class_AP")
+    assert per_class["columns"][:2] == ["class", "num_gt"] and len(per_class["data"]) == 3
+    per_tiou = run.table("test/mAP_per_tIoU")
+    assert [row[0] for row in per_tiou["data"]] == ["0.3", "0.4", "0.5", "0.6", "0.7", "avg"]
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert per_tiou["data"][-1][1] == pytest.approx(saved["average_mAP"])
+    assert len(run.files("media/images/**/*.png")) == 2
+    assert len(list((tmp_path / "run" / "timelines").glob("*.png"))) == 2
+    assert ("detections", f"detections-{run.path.name.split('-')[-1]}") in run.artifacts
+
+
 def _multirun_config(tmp_path: Path, sweep_dir: Path, *overrides: str):
     cfg = compose_config(
         "train",
@@ -265,6 +297,37 @@ def test_submitit_local_sweep_runs_two_jobs(tmp_path):
         assert json.loads((job / "metrics.json").read_text())["split"] == "test"
     # submitit's own logs, one folder per job, beside the job directories.
     assert len(list((jobs[0].parent / ".submitit").rglob("*_result.pkl"))) == 2
+
+
+@pytest.mark.slow
+@needs_joblib
+def test_parallel_sweep_shares_cores_and_a_wandb_group(tmp_path):
+    """Two jobs at once (joblib), W&B offline: each job gets cores // 2 threads, both runs are in
+    one group, and a summary written by a stand-in of the sweep-summary callback is logged."""
+    fixed = [
+        "hydra/launcher=parallel",
+        "torch_threads=${logo_tal.threads_per_job:}",  # experiment=synthetic pins 1
+        "logger=wandb",
+        "task_name=par",
+        *ONE_STEP,
+        # Added after the W&B summary callback, so its end hook runs before it (D116).
+        "+hydra.callbacks.stand_in._target_=helpers.sweep_summary_stub.WriteSummary",
+    ]
+    _cli(tmp_path, fixed, ["seed=1,2"])
+    jobs = _job_dirs(tmp_path, "par")
+    assert len(jobs) == 2
+    expected = max(1, sweeps.usable_cores() // 2)
+    for job in jobs:
+        assert OmegaConf.load(job / "config.yaml").torch_threads == expected
+    runs = offline_runs(jobs[0].parent)
+    by_type = {t: [r for r in runs if r.job_type == t] for t in ("train", "sweep-summary")}
+    assert len(by_type["train"]) == 2 and len(by_type["sweep-summary"]) == 1
+    groups = {r.group for r in runs}
+    assert groups == {f"par-{jobs[0].parent.name}"}
+    assert [j.name for j in jobs] == ["0_seed=1", "1_seed=2"]
+    assert sorted(r.name for r in by_type["train"]) == [j.name for j in jobs]
+    summary = by_type["sweep-summary"][0].table("sweep/summary")
+    assert [row[0] for row in summary["data"]] == [j.name for j in jobs]
 
 
 @pytest.mark.slow
