@@ -18,7 +18,8 @@ install:
 	# torchvision (logo-tal-extract's backbones) is not installed here: a wheel built for another
 	# torch (the registry's CUDA wheel next to a CPU torch) breaks every import of lightning.
 	# Install the build that matches your torch yourself (docs/own_data.md).
-	$(BIN)/pip install -e ".[dev,video]"
+	# sweeps: the Hydra launcher/sweeper plugins (submitit, joblib, Optuna; docs/clusters.md).
+	$(BIN)/pip install -e ".[dev,video,sweeps]"
 
 # The whole suite, slow tests (DDP on 2 CPU processes, sweeps, full THUMOS dimensions) included:
 # about 70 s on 2 idle cores.

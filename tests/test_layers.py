@@ -32,7 +32,15 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("models", ("logo_tal.models",)),
     ("utils", ("logo_tal.utils",)),
     ("evaluation", ("logo_tal.evaluation",)),
-    ("lightning", ("logo_tal.lit_module", "logo_tal.callbacks", "logo_tal.resume")),
+    (
+        "lightning",
+        (
+            "logo_tal.lit_module",
+            "logo_tal.callbacks",
+            "logo_tal.resume",
+            "logo_tal.wandb_dashboard",
+        ),
+    ),
     # Multirun summaries: read the files runs leave behind; beside the Lightning layer.
     ("sweeps", ("logo_tal.sweeps",)),
     (
@@ -47,6 +55,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "logo_tal.predict",
             "logo_tal.score",
             "logo_tal.extract",
+            "logo_tal.wandb_sweep_summary",
         ),
     ),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,9 @@ DETECTIONS_FILE = "detections.json"
 PER_CLASS_FILE = "per_class_ap.csv"
 # Report fields with one entry per class: they go to the per-class table, not metrics.json.
 PER_CLASS_FIELDS = ("ap", "class_names", "evaluated", "num_positives")
+# Called by ResultsWriter.write after the files are written: (report, detections, files), where
+# files maps "metrics", "detections", "per_class" to the paths written.
+ResultSink = Callable[[Any, Mapping[str, Sequence[Mapping[str, Any]]], dict[str, Path]], None]
 
 
 def _plain(value: Any) -> Any:
@@ -188,6 +191,9 @@ class ResultsWriter:
         extra: more keys for metrics.json (e.g. the checkpoint evaluated).
         print_table: print the mAP table with rich.
         detections_file: file name of the detections JSON.
+        sinks: more consumers of the results, called after the files are written (e.g. the W&B
+            dashboard callback registers one: docs/decisions.md D117); more can be appended to
+            ``sinks`` later.
     """
 
     def __init__(
@@ -197,6 +203,7 @@ class ResultsWriter:
         extra: Mapping[str, Any] | None = None,
         print_table: bool = True,
         detections_file: str = DETECTIONS_FILE,
+        sinks: Sequence[ResultSink] = (),
     ) -> None:
         self.output_dir = Path(output_dir)
         self.split = split
@@ -204,6 +211,7 @@ class ResultsWriter:
         self.print_table = print_table
         self.detections_file = detections_file
         self.written: list[Path] = []
+        self.sinks: list[ResultSink] = list(sinks)
 
     def write(
         self,
@@ -231,4 +239,7 @@ class ResultsWriter:
         ]
         if self.print_table:
             print_map_table(report, title=f"{self.split} mAP (%)")
+        files = dict(zip(("metrics", "detections", "per_class"), self.written, strict=True))
+        for sink in self.sinks:
+            sink(report, detections, files)
         return self.written

@@ -6,6 +6,8 @@ import os
 
 from omegaconf import OmegaConf
 
+from logo_tal.utils.sweeps import register_sweep_resolvers
+
 
 def safe_name(text: str) -> str:
     """Make a Hydra ``override_dirname`` usable as one directory name.
@@ -32,6 +34,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("safe_name", safe_name)
     if not OmegaConf.has_resolver("logo_tal.cwd"):
         OmegaConf.register_new_resolver("logo_tal.cwd", launch_dir)
+    # logo_tal.sweep_group, logo_tal.job_name, logo_tal.threads_per_job (multirun jobs).
+    register_sweep_resolvers()
 
 
 register_resolvers()

@@ -16,6 +16,8 @@ from typing import Any
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from logo_tal.utils.hparams import hparams_for
+
 # Libraries whose versions change numbers (results move between environments: docs/decisions.md
 # D78).
 TRACKED_PACKAGES = (
@@ -166,7 +168,8 @@ def log_run_to_loggers(trainer, cfg: DictConfig, info: dict[str, Any], module=No
             p.numel() for p in module.parameters() if p.requires_grad
         )
     for logger in trainer.loggers:
-        logger.log_hyperparams(hparams)
+        # W&B gets flat dotted keys, one config column each (docs/decisions.md D114).
+        logger.log_hyperparams(hparams_for(logger, hparams))
 
 
 def close_loggers() -> None:
