@@ -27,6 +27,9 @@ from logo_tal.data.synthetic.layouts import LAYOUTS, layout_main, write_layout
 from logo_tal.data.video_scores import ExternalScores, MissingScoresError
 from logo_tal.train import train
 
+# Fake THUMOS/ActivityNet layouts trained end to end: part of `make test`, not test-fast.
+pytestmark = pytest.mark.slow
+
 DIM = 32
 ANET_TIOU = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
 # Model and run size only: every data path and recipe value comes from the experiment file.

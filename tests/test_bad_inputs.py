@@ -33,6 +33,9 @@ from logo_tal.data import validate as validate_cli
 from logo_tal.data.annotations import load_annotations
 from logo_tal.train import run_record
 
+# Every row runs the real command (many in a subprocess): part of `make test`, not test-fast.
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -52,6 +52,7 @@ def test_expected_groups_exist():
     assert {"default", "cpu", "gpu", "ddp"} <= trainers
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_composes_and_instantiates(experiment, tmp_path):
     overrides = [f"experiment={experiment}", *path_overrides(tmp_path)]
@@ -85,6 +86,7 @@ def _sweep_values(spec: str) -> list[str]:
     return spec.split(",")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sweep", SWEEPS)
 def test_sweep_is_multirun_and_every_job_composes(sweep, tmp_path):
     cfg = compose_config(
@@ -102,6 +104,7 @@ def test_sweep_is_multirun_and_every_job_composes(sweep, tmp_path):
         _build(job)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoder", ENCODERS)
 @pytest.mark.parametrize("head", HEADS)
 def test_every_encoder_head_pair_instantiates_and_runs(encoder, head, tmp_path):

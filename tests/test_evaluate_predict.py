@@ -22,6 +22,7 @@ from logo_tal.train import run_record, train
 CLIPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "i3d_clips"
 
 
+@pytest.mark.slow
 def test_evaluate_reproduces_training_metrics(tmp_path):
     cfg = tiny_train_config(
         tmp_path / "train",

@@ -55,6 +55,7 @@ def _table_models(*tables: int) -> list[paper.Model]:
     return list(dict.fromkeys(models))  # distinct, first appearance
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sweep", "tables"),
     [
@@ -75,6 +76,7 @@ def test_sweep_jobs_are_the_paper_rows(sweep, tables):
         assert models == expected
 
 
+@pytest.mark.slow
 def test_table3_rows_are_encoder_head_pairs_not_a_product():
     jobs = _jobs("ablate_encoder")
     assert [o for job in jobs for o in job if o.startswith("ablation=")] == [
@@ -91,6 +93,7 @@ def test_table3_rows_are_encoder_head_pairs_not_a_product():
     ]
 
 
+@pytest.mark.slow
 def test_seeds_on_the_command_line_multiply_the_rows():
     jobs = _jobs("ablate_head", "seed=1,2,3")
     assert len(jobs) == 9
@@ -105,6 +108,7 @@ def test_seeds_on_the_command_line_multiply_the_rows():
     assert pairs == [(f"model/head={h}", f"seed={s}") for h in heads for s in (1, 2, 3)]
 
 
+@pytest.mark.slow
 def test_maxer_row_by_override_and_experiment_combines():
     jobs = _jobs("ablate_encoder", "ablation=conv_af,sa_af,logo_af,logo_clff,maxer_af")
     assert _model(jobs[-1]) == paper.Model("maxer", "actionformer", 6)
@@ -114,6 +118,7 @@ def test_maxer_row_by_override_and_experiment_combines():
     assert cfg.model.embed_dim == 256 and cfg.data.input_dim == 512
 
 
+@pytest.mark.slow
 def test_every_ablation_option_is_in_a_table_or_marked_beyond():
     for path in sorted((CONF_DIR / "ablation").glob("*.yaml")):
         model = _model(["experiment=thumos", f"ablation={path.stem}"])

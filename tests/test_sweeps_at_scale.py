@@ -33,6 +33,9 @@ from logo_tal.wandb_sweep_summary import WandbSweepSummary, read_table
 
 # One epoch of one batch, tested on the 4 tiny test videos: a real logger (fast_dev_run swaps
 # every logger for a dummy one).
+# Launchers, W&B offline runs and Optuna trials: part of `make test`, not test-fast.
+pytestmark = pytest.mark.slow
+
 ONE_STEP = ["trainer.max_epochs=1", "trainer.limit_train_batches=1", "module.warmup_epochs=0"]
 
 

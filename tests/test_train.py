@@ -35,6 +35,7 @@ def _csv_rows(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoder", ENCODERS)
 @pytest.mark.parametrize("head", HEADS)
 def test_fast_dev_run_every_encoder_head(encoder, head, tmp_path):
@@ -77,6 +78,7 @@ def test_train_writes_every_output(tmp_path):
     assert optimized_value(metrics, cfg.optimized_metric) == metrics["val/mAP_avg"]
 
 
+@pytest.mark.slow
 def test_resume_from_last_ckpt_continues_at_global_step(tmp_path):
     first = tiny_train_config(tmp_path / "a", *SHORT, "test=false")
     train(first)
@@ -103,6 +105,7 @@ def test_bad_input_dim_fails_at_start_up(tmp_path):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_overfit_one_batch_drives_loss_down(tmp_path):
     cfg = tiny_train_config(
         tmp_path,

@@ -28,6 +28,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+# 15 detectors compared with their fingerprints: part of `make test`, not test-fast.
+pytestmark = pytest.mark.slow
+
 CONF = Path(__file__).resolve().parents[2] / "conf"
 GOLDEN = Path(__file__).with_name("default_fingerprints.json")
 TINY = ["model.embed_dim=32", "model.head_dim=32", "model.mlp_hidden=48", "model.num_bins=4"]

@@ -5,6 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+# Each check starts a fresh interpreter: part of `make test`, not test-fast.
+pytestmark = pytest.mark.slow
+
 MODEL_MODULES = [
     "logo_tal.models",
     "logo_tal.models.layers",
