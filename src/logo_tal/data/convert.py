@@ -49,8 +49,8 @@ from pathlib import Path
 
 from logo_tal.data.annotations import AnnotationError, load_annotations
 from logo_tal.data.video_info import VideoInfo, VideoInfoError, probe_videos, read_video_info
+from logo_tal.errors import OneLineArgumentParser, report
 
-EXIT_BAD_INPUT = 2
 PROG = "logo-tal-convert"
 AMBIGUOUS = "Ambiguous"
 CSV_COLUMNS = ("video", "start", "end", "label", "subset")
@@ -409,11 +409,6 @@ def write_csv(rows: list[dict], out: Path, kind: str) -> None:
 
 
 # ----------------------------------------------------------------------------- CLI
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
-
-
 def _add_info_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video-info", default=None, help="CSV/JSON of durations (and fps, subset)")
     p.add_argument("--videos", default=None, help="probe the videos of this directory instead")
@@ -428,8 +423,8 @@ def _add_info_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface (exposed for documentation and tests)."""
-    parser = _OneLineParser(prog=PROG, description="Convert annotations and detections.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+    parser = OneLineArgumentParser(prog=PROG, description="Convert annotations and detections.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineArgumentParser)
     p = sub.add_parser("txt2json", help="THUMOS per-class text files -> annotation JSON")
     p.add_argument("inputs", nargs="+", help="directories and/or <Class>_<subset>.txt files")
     p.add_argument(
@@ -524,8 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 write_csv(rows, Path(args.out), kind)
                 notes = [f"wrote {len(rows)} {kind} row(s) to {args.out}"]
     except ConversionError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return report(PROG, err)
     for line in notes:
         print(f"{PROG}: {line}", file=sys.stderr)
     return 0

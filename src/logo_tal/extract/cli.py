@@ -20,24 +20,17 @@ from collections.abc import Sequence
 
 import torch
 
+from logo_tal.errors import EXIT_BAD_INPUT, OneLineArgumentParser, report
 from logo_tal.extract.backbones import BACKBONES, KINETICS
 from logo_tal.extract.pipeline import ExtractionSettings, extract_videos
 
-EXIT_BAD_INPUT = 2
 PROG = "logo-tal-extract"
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """Errors in one line (argparse prints the whole usage otherwise)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface (exposed for documentation and tests)."""
     d = ExtractionSettings()
-    p = _OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    p = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("videos", help="a video file or a directory of videos (not recursive)")
     p.add_argument("--out", required=True, help="feature directory (created)")
     p.add_argument("--backbone", default=d.backbone, choices=sorted(BACKBONES))
@@ -104,10 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=not args.no_progress and sys.stderr.isatty(),
         )
     except (ValueError, FileNotFoundError, ImportError) as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return report(PROG, err)
     for message in result.failed.values():
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        report(PROG, message)
     r = result.record
     print(
         f"{len(result.written)} extracted, {len(result.skipped)} already done, "
