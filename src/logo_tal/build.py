@@ -62,3 +62,21 @@ def build_module(
         fusion=fusion,
         writer=writer,
     )
+
+
+def build_evaluating_module(
+    cfg: DictConfig,
+    detector: Detector,
+    datamodule: TALDataModule,
+    writer: ResultsWriter | None = None,
+) -> TALLitModule:
+    """The module with the dataset's whole evaluation protocol: its vocabulary, tIoU thresholds
+    and score-fusion step (what ``train`` and ``evaluate`` both need)."""
+    return build_module(
+        cfg,
+        detector,
+        class_names=datamodule.eval_class_names,
+        tiou_thresholds=datamodule.tiou_thresholds,
+        fusion=fusion_step(datamodule),
+        writer=writer,
+    )

@@ -16,7 +16,7 @@ import hydra
 import lightning.pytorch as pl
 from omegaconf import DictConfig
 
-from logo_tal.build import build_datamodule, build_detector, build_module, fusion_step
+from logo_tal.build import build_datamodule, build_detector, build_evaluating_module
 from logo_tal.checkpoint import load_checkpoint, load_weights, stored_config
 from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
 from logo_tal.errors import expected_error
@@ -62,14 +62,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         split=str(cfg.get("split", "test")),
         extra={"checkpoint": str(Path(cfg.ckpt_path).resolve())},
     )
-    module = build_module(
-        run_cfg,
-        detector,
-        class_names=datamodule.eval_class_names,
-        tiou_thresholds=datamodule.tiou_thresholds,
-        fusion=fusion_step(datamodule),
-        writer=writer,
-    )
+    module = build_evaluating_module(run_cfg, detector, datamodule, writer=writer)
     load_weights(module, checkpoint)
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer)
     trainer.test(module, datamodule=datamodule)

@@ -21,7 +21,7 @@ import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from logo_tal.build import build_datamodule, build_detector, build_module, fusion_step
+from logo_tal.build import build_datamodule, build_detector, build_evaluating_module
 from logo_tal.checkpoint import check_resume, resume_path
 from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
 from logo_tal.config_checks import validate_config
@@ -139,13 +139,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     # wrong input_dim fails now, not inside the first forward pass.
     datamodule.prepare_data()
     datamodule.check_features("train" if cfg.get("train") else "test")
-    module = build_module(
-        cfg,
-        detector,
-        class_names=datamodule.eval_class_names,
-        tiou_thresholds=datamodule.tiou_thresholds,
-        fusion=fusion_step(datamodule),
-        writer=ResultsWriter(output_dir, split="test"),
+    module = build_evaluating_module(
+        cfg, detector, datamodule, writer=ResultsWriter(output_dir, split="test")
     )
     module.run_record = run_record(cfg, info)
     ckpt_path = _resume_from(cfg, module)
