@@ -17,13 +17,22 @@ from logo_tal.data import config_resolvers  # noqa: F401  (${logo_tal.extraction
 from logo_tal.data.datamodule import TALDataModule
 from logo_tal.evaluation.report import ResultsWriter
 from logo_tal.lit_module import TALLitModule
+from logo_tal.models.compile import compile_detector, compile_options
 from logo_tal.models.detector import Detector
 from logo_tal.models.score_fusion import ScoreFusion
+from logo_tal.utils.run import get_logger
+
+log = get_logger(__name__)
 
 
 def build_detector(cfg: DictConfig) -> Detector:
-    """The pure-PyTorch detector of ``cfg.model.detector``."""
-    return hydra.utils.instantiate(cfg.model.detector)
+    """The pure-PyTorch detector of ``cfg.model.detector``, compiled when ``model.compile``."""
+    detector = hydra.utils.instantiate(cfg.model.detector)
+    options = compile_options(cfg.model)
+    if options is not None:
+        compile_detector(detector, **options)
+        log.info(f"model.compile: torch.compile({options}) of the detector, on first use")
+    return detector
 
 
 def build_datamodule(cfg: DictConfig, detector: Detector, **overrides: Any) -> TALDataModule:

@@ -28,6 +28,7 @@ from logo_tal.config_checks import validate_config
 from logo_tal.errors import expected_error
 from logo_tal.evaluation.report import ResultsWriter, write_metrics
 from logo_tal.lit_module import TALLitModule
+from logo_tal.models.compile import compile_options, compile_seconds, compiled_graphs
 from logo_tal.protocol import MAP_AVG, map_key
 from logo_tal.resume import AtomicCheckpointIO, RNGState
 from logo_tal.utils import resolvers  # noqa: F401  (registers ${safe_name:...})
@@ -162,12 +163,21 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             output_dir, metrics, datamodule.tiou_thresholds, trainer.global_step
         )
 
+    if compile_options(cfg.model) is not None:
+        metrics.update(_compile_report())
     checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "") or None
     if checkpoint:
         log.info(f"last checkpoint: {checkpoint}")
     log.info(f"outputs in {output_dir}")
     objects = {"cfg": cfg, "datamodule": datamodule, "module": module, "trainer": trainer}
     return metrics, objects
+
+
+def _compile_report() -> dict[str, float]:
+    """What ``model.compile`` cost this run: compile seconds and graphs, logged and returned."""
+    seconds, graphs = compile_seconds(), compiled_graphs()
+    log.info(f"model.compile: {seconds:.1f} s compiling {graphs} graph(s)")
+    return {"compile/seconds": seconds, "compile/graphs": float(graphs)}
 
 
 def optimized_value(metrics: dict[str, float], name: str | None) -> float | None:

@@ -1,0 +1,77 @@
+"""``model.compile=true``: ``torch.compile`` of the detector's network, and what it cost.
+
+Only the network (encoder, neck, heads) is compiled; label assignment, the losses and the
+post-processing stay eager because their shapes depend on the annotations and the number of
+candidates, which would recompile on every batch. The module is compiled in place
+(``nn.Module.compile``), so its state-dict keys, checkpoints and the EMA copy are unchanged.
+
+Shapes: training batches padded to ``data.max_seq_len`` are static, so one graph serves a whole
+run; evaluation lengths vary per video, and dynamo marks the length dynamic after the second
+distinct length (its automatic dynamic shapes), so evaluation compiles about twice, not once
+per video. Measured costs and the default: docs/benchmarks.md, docs/decisions.md D120.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+# "inductor" generates C++/OpenMP (CPU) or Triton (GPU) kernels; "aot_eager" traces and runs
+# the same graphs with eager kernels (what the equality tests use: no code generation).
+KNOWN_BACKENDS = ("inductor", "aot_eager", "eager", "cudagraphs")
+
+
+def compile_options(model_cfg: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``torch.compile`` keyword arguments of a ``model`` config, or None when it is off.
+
+    Old run configs without the keys (checkpoints written before the option) mean off.
+    """
+    if not bool(model_cfg.get("compile", False)):
+        return None
+    options = dict(model_cfg.get("compile_options") or {})
+    backend = options.get("backend", "inductor")
+    if backend not in KNOWN_BACKENDS:
+        raise ValueError(
+            f"model.compile_options.backend: {backend!r} is not one of {', '.join(KNOWN_BACKENDS)}"
+        )
+    return {
+        "backend": backend,
+        "mode": options.get("mode"),
+        "dynamic": options.get("dynamic"),
+    }
+
+
+def compile_detector(detector: nn.Module, **options: Any) -> nn.Module:
+    """Compile ``detector``'s forward in place with ``torch.compile(**options)``; returns it.
+
+    Compilation itself happens on the first call with each new input shape (lazily).
+    """
+    if options.get("mode") is None:
+        options.pop("mode", None)  # torch.compile rejects mode=None together with options
+    detector.compile(**options)
+    return detector
+
+
+def compile_seconds() -> float:
+    """Wall seconds this process has spent compiling with dynamo so far (0.0 if none).
+
+    Read from dynamo's own timers (every frame it compiled, forward and backward graphs).
+    """
+    from torch._dynamo import utils as dynamo_utils
+
+    return float(dynamo_utils.calculate_time_spent().get("total_wall_time", 0.0))
+
+
+def compiled_graphs() -> int:
+    """Number of distinct graphs dynamo has compiled in this process (recompilations show here)."""
+    from torch._dynamo import utils as dynamo_utils
+
+    return int(dynamo_utils.counters["stats"].get("unique_graphs", 0))
+
+
+def reset_compile_state() -> None:
+    """Forget compiled graphs and timers (tests and benchmarks compile several variants)."""
+    torch._dynamo.reset()
