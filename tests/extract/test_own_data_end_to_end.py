@@ -13,7 +13,7 @@ from omegaconf import OmegaConf, open_dict
 
 import logo_tal  # noqa: E402,F401  (registers the resolvers, as every entry point does)
 from helpers.lit_config import compose_config, path_overrides  # noqa: E402
-from helpers.video import FAST, VIDEOS, needs_torchvision  # noqa: E402
+from helpers.video import FAST, VIDEOS, needs_extract  # noqa: E402
 from logo_tal.data.convert import main as convert  # noqa: E402
 from logo_tal.data.extraction_record import ExtractionRecord, VideoEntry, write_extraction_record  # noqa: E402
 from logo_tal.extract import extract_videos, read_extraction_record  # noqa: E402
@@ -63,7 +63,7 @@ def test_custom_experiment_reads_its_settings_from_the_data(tmp_path):
     assert short.module.warmup_epochs == 3.0
 
 
-@needs_torchvision
+@needs_extract
 @pytest.mark.slow
 def test_videos_to_trained_model(video_dir, tmp_path, capsys):
     torch.manual_seed(0)
