@@ -131,6 +131,14 @@ def test_videos_to_trained_model_to_predictions(video_dir, tmp_path, capsys, mon
     record, new = read_extraction_record(feats), read_extraction_record(pred / "features")
     assert new.setting_differences(record) == [] and list(new.videos) == ["cam_d"]
     assert np.load(pred / "features" / "cam_d.npy").shape == np.load(feats / "cam_d.npy").shape
+    # an unreadable video: one line naming it, exit 2
+    junk = tmp_path / "junk.mp4"
+    junk.write_text("not a video")
+    capsys.readouterr()
+    args = [f"ckpt_path={ckpt}", f"videos={junk}", f"hydra.run.dir={tmp_path / 'pred2'}"]
+    assert predict.main(args) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(err) == 1 and "junk.mp4: unreadable video" in err[0], err
 
 
 @needs_extract
