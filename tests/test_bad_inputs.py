@@ -287,6 +287,27 @@ def test_predict_features_that_do_not_exist(root, tmp_path, tiny_ckpt, capsys):
     assert f"{tmp_path / 'none'} does not exist" in error_line(capsys, "logo-tal-predict")
 
 
+def test_predict_videos_bad_inputs(root, tmp_path, tiny_ckpt, capsys):
+    ckpt = f"ckpt_path={tiny_ckpt}"
+    assert predict.main([ckpt]) == 2
+    assert "exactly one of features= or videos= (neither" in error_line(capsys, "logo-tal-predict")
+    both = [ckpt, f"features={tmp_path}", f"videos={tmp_path}"]
+    assert predict.main(both) == 2
+    assert "(both were given)" in error_line(capsys, "logo-tal-predict")
+    assert predict.main([ckpt, f"videos={tmp_path / 'none'}"]) == 2
+    assert f"{tmp_path / 'none'}: no such file or directory" in error_line(
+        capsys, "logo-tal-predict"
+    )
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not decoded: the record is looked for first")
+    assert predict.main([ckpt, f"videos={video}", "fps=10"]) == 2
+    assert "fps= cannot be set with videos=" in error_line(capsys, "logo-tal-predict")
+    # The tiny checkpoint was trained on synthetic features, which have no extraction.json.
+    assert predict.main([ckpt, f"videos={video}"]) == 2
+    line = error_line(capsys, "logo-tal-predict")
+    assert "looked for" in line and "extraction.json" in line and "features=" in line
+
+
 # ----------------------------------------------------------------------------- annotations
 
 

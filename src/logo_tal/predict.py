@@ -1,4 +1,4 @@
-"""``python -m logo_tal.predict ckpt_path=CKPT features=FILE_OR_DIR``: detect actions.
+"""``python -m logo_tal.predict ckpt_path=CKPT features=FILE_OR_DIR | videos=FILE_OR_DIR``.
 
 Reads ``(T, C)`` ``.npy`` feature files (one per video) through the datamodule's predict split,
 runs the checkpoint's detector and post-processing with ``Trainer.predict``, and writes, in the
@@ -7,7 +7,10 @@ timeline plot per video (``plots/<video>.png``).
 
 The features must come from the same extractor with the same settings (fps, stride, window) as
 the training features: a model trained on I3D features at stride 4 gives meaningless output on
-anything else.
+anything else. ``videos=`` makes sure of it: it reads ``extraction.json`` of the training
+features (the checkpoint's ``data.features``), extracts the videos with exactly that record's
+settings (:func:`logo_tal.extract.extract_videos`) into ``features_out`` (default
+``<run dir>/features``), and predicts on those features.
 """
 
 from __future__ import annotations
@@ -36,10 +39,10 @@ from logo_tal.utils.run import get_logger, task_wrapper
 log = get_logger(__name__)
 
 
-def _data_overrides(cfg: DictConfig) -> dict[str, Any]:
+def _data_overrides(cfg: DictConfig, features: str) -> dict[str, Any]:
     """The predict split's settings: the features, their timing when given, no fusion."""
     overrides: dict[str, Any] = {
-        "predict_features": str(cfg.features),
+        "predict_features": features,
         "predict_annotations": cfg.get("gt"),
         "predict_duration": cfg.get("duration"),
         "fusion": None,  # video-level scores of new videos come only from predict's fusion_file
@@ -72,9 +75,71 @@ def _fusion(
     )
 
 
+def _check_inputs(cfg: DictConfig) -> None:
+    """Exactly one of ``features`` / ``videos``; no timing overrides next to ``videos``."""
+    given = [key for key in ("features", "videos") if cfg.get(key) is not None]
+    if len(given) != 1:
+        what = "both were given" if given else "neither was given"
+        raise UserInputError(f"predict takes exactly one of features= or videos= ({what})")
+    timing = [k for k in ("fps", "feat_stride", "num_frames") if cfg.get(k) is not None]
+    if given == ["videos"] and timing:
+        raise UserInputError(
+            f"{'/'.join(timing)}= cannot be set with videos=: the videos are extracted with the "
+            "training features' settings (their extraction.json)"
+        )
+
+
+def _training_record(run_cfg: DictConfig):
+    """The ``extraction.json`` of the checkpoint's training features, or a one-line error."""
+    from logo_tal.data.extraction_record import record_path
+    from logo_tal.extract import read_extraction_record
+
+    source = run_cfg.data.get("features")
+    record = read_extraction_record(source) if source else None
+    if record is None:
+        where = record_path(source) if source else "data.features (not set in the checkpoint)"
+        raise UserInputError(
+            f"videos= needs the extraction record of the training features, looked for {where} "
+            "(the checkpoint's data.features): not found; extract the videos with the training "
+            "settings yourself and pass features=DIR instead"
+        )
+    return record
+
+
+def _extract(cfg: DictConfig, run_cfg: DictConfig, output_dir: Path) -> str:
+    """Extract ``cfg.videos`` as the training features were; returns the predict input."""
+    from logo_tal.data.video_decode import find_videos
+    from logo_tal.extract import extract_videos
+
+    paths = find_videos(str(cfg.videos))  # a missing path or an empty directory: one line
+    record = _training_record(run_cfg)
+    if record.weights == "none":
+        log.warning(
+            f"{record.path}: the training features came from random weights (weights none); "
+            "the new videos get other random weights, so their detections mean nothing"
+        )
+    out = Path(cfg.get("features_out") or output_dir / "features")
+    try:
+        result = extract_videos(
+            paths, out, record, device=str(cfg.get("device") or "cpu"), progress=False
+        )
+    except (ValueError, ImportError) as exc:  # settings clash in `out`, torchvision missing
+        raise UserInputError(str(exc)) from exc
+    if result.failed:
+        reason = next(iter(result.failed.values()))
+        raise UserInputError(f"{reason} ({len(result.failed)} of {len(paths)} video(s) failed)")
+    log.info(
+        f"extracted {len(result.written)} video(s) ({len(result.skipped)} already there) into "
+        f"{out} with the settings of {record.path}"
+    )
+    if len(paths) == 1 and record.format == "npy":
+        return str(result.record.feature_path(paths[0].stem))
+    return str(out)
+
+
 @task_wrapper(expected=expected_error)
 def predict(cfg: DictConfig) -> tuple[Records, dict[str, Any]]:
-    """Detections for every feature file under ``cfg.features``.
+    """Detections for every feature file under ``cfg.features`` (or video under ``cfg.videos``).
 
     Args:
         cfg: the composed ``predict.yaml`` config.
@@ -83,12 +148,14 @@ def predict(cfg: DictConfig) -> tuple[Records, dict[str, Any]]:
         (detections, objects): video id -> ActivityNet result entries, and ``module``,
         ``run_cfg``, ``files`` (paths written).
     """
+    _check_inputs(cfg)
     checkpoint = load_checkpoint(cfg.ckpt_path)
     output_dir = Path(cfg.paths.output_dir)
     run_cfg = stored_config(checkpoint, output_dir=output_dir)
     class_names = stored_class_names(checkpoint)
+    features = _extract(cfg, run_cfg, output_dir) if cfg.get("videos") else str(cfg.features)
     detector = build_detector(run_cfg)
-    datamodule = build_datamodule(run_cfg, detector, **_data_overrides(cfg))
+    datamodule = build_datamodule(run_cfg, detector, **_data_overrides(cfg, features))
     fusion = _fusion(cfg, class_names, run_cfg.data)
     module = build_module(
         run_cfg,

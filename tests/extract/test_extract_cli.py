@@ -17,15 +17,32 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.video import FAST, FPS, SECONDS, VIDEOS, needs_torchvision, write_video  # noqa: E402
+from helpers.video import (  # noqa: E402
+    FAST,
+    FPS,
+    SECONDS,
+    VIDEOS,
+    needs_extract,
+    needs_torchvision,
+    write_video,
+)
 from logo_tal.data.feature_store import open_feature_store  # noqa: E402
-from logo_tal.extract import check_extraction_record, read_extraction_record  # noqa: E402
-from logo_tal.extract.backbones import BACKBONES, BackboneError, build_backbone  # noqa: E402
+from logo_tal.extract import (  # noqa: E402
+    backbones,  # noqa: E402
+    check_extraction_record,
+    read_extraction_record,
+)
+from logo_tal.extract.backbones import (  # noqa: E402
+    BACKBONES,
+    BUILTIN_BACKBONES,
+    BackboneError,
+    build_backbone,
+)
 from logo_tal.extract.cli import main  # noqa: E402
 from logo_tal.extract.pipeline import ExtractionSettings, extract_videos  # noqa: E402
 from logo_tal.grid import FeatureGrid  # noqa: E402
 
-pytestmark = needs_torchvision
+pytestmark = needs_extract
 T_EXPECTED = FeatureGrid(FPS, 4, 8).expected_length(int(SECONDS * FPS))  # (96 - 8) // 4 + 1
 
 
@@ -159,7 +176,10 @@ def test_h5_format_and_reuse_of_a_record(two_videos, tmp_path):
     assert ExtractionSettings.from_record(record).crop_size == [32, 32]
 
 
-@pytest.mark.parametrize("name", sorted(BACKBONES))
+@pytest.mark.parametrize(
+    "name",
+    [n if n in BUILTIN_BACKBONES else pytest.param(n, marks=needs_torchvision) for n in BACKBONES],
+)
 def test_every_backbone_embeds_to_its_dim(name):
     torch.manual_seed(0)
     spec = BACKBONES[name]
@@ -176,6 +196,41 @@ def test_every_backbone_embeds_to_its_dim(name):
 def test_backbone_rejects_too_small_crop():
     with pytest.raises(BackboneError, match="s3d needs a crop of at least 224"):
         build_backbone("s3d", "none", crop_size=112)
+
+
+def _no_torchvision(name=None):
+    raise ImportError("torchvision is needed for the s3d backbone (only r2plus1d_18 runs ...)")
+
+
+def test_without_torchvision_r2plus1d_runs_builtin_and_others_stop(monkeypatch, tmp_path):
+    monkeypatch.setattr(backbones, "import_torchvision", _no_torchvision)
+    backbone = build_backbone("r2plus1d_18", "none", resize_size=36, crop_size=32)
+    assert backbone.implementation == "builtin" and backbone.preprocessing()["crop_size"] == [
+        32,
+        32,
+    ]
+    with pytest.raises(ImportError, match="torchvision is needed for the s3d backbone"):
+        build_backbone("s3d", "none")
+    with pytest.raises(BackboneError, match="s3d has no built-in implementation"):
+        build_backbone("s3d", "none", implementation="builtin")
+    with pytest.raises(BackboneError, match="unknown implementation 'jax'"):
+        build_backbone("r2plus1d_18", "none", implementation="jax")
+
+
+def test_record_names_the_implementation_and_resuming_keeps_it(two_videos, tmp_path, capsys):
+    out = tmp_path / "features"
+    args = [str(two_videos / "cam_a.mp4"), "--out", str(out), *FAST, "--no-progress"]
+    assert main([*args, "--implementation", "builtin"]) == 0
+    record = read_extraction_record(out)
+    assert record.implementation == "builtin" and "torchvision" not in record.versions
+    assert "r2plus1d_18 via builtin" in capsys.readouterr().err
+    # auto follows the directory's record, whatever imports here
+    assert main([str(two_videos), *args[1:]]) == 0
+    assert read_extraction_record(out).implementation == "builtin"
+    record.implementation = "torchvision"
+    assert record.setting_differences(read_extraction_record(out)) == [
+        "implementation 'torchvision' != 'builtin'"
+    ]
 
 
 def test_console_entry_point_runs(two_videos, tmp_path):

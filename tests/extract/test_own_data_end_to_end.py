@@ -1,5 +1,6 @@
-"""Your own data, end to end: videos -> logo-tal-extract -> CSV -> logo-tal-convert ->
-``train experiment=custom`` (feature settings and classes read from the data)."""
+"""Your own data, end to end, the README's four commands: videos -> logo-tal-extract -> CSV ->
+logo-tal-convert -> ``train experiment=custom`` (feature settings and classes read from the
+data) -> ``predict videos=`` (new videos extracted with the training record's settings)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf, open_dict
 
-import logo_tal  # noqa: E402,F401  (registers the resolvers, as every entry point does)
+# Register the config resolvers, as every entry point does (importing logo_tal alone does not).
+import logo_tal.data.config_resolvers  # noqa: E402,F401
+import logo_tal.utils.resolvers  # noqa: E402,F401
 from helpers.lit_config import compose_config, path_overrides  # noqa: E402
-from helpers.video import FAST, VIDEOS, needs_torchvision  # noqa: E402
+from helpers.video import FAST, VIDEOS, needs_extract  # noqa: E402
 from logo_tal.data.convert import main as convert  # noqa: E402
 from logo_tal.data.extraction_record import ExtractionRecord, VideoEntry, write_extraction_record  # noqa: E402
 from logo_tal.extract import extract_videos, read_extraction_record  # noqa: E402
@@ -63,9 +66,9 @@ def test_custom_experiment_reads_its_settings_from_the_data(tmp_path):
     assert short.module.warmup_epochs == 3.0
 
 
-@needs_torchvision
+@needs_extract
 @pytest.mark.slow
-def test_videos_to_trained_model(video_dir, tmp_path, capsys):
+def test_videos_to_trained_model_to_predictions(video_dir, tmp_path, capsys, monkeypatch):
     torch.manual_seed(0)
     data = tmp_path / "data" / "custom"
     feats, ann = data / "features", data / "annotations.json"
@@ -112,13 +115,43 @@ def test_videos_to_trained_model(video_dir, tmp_path, capsys):
     for d in dets["cam_d"]:
         assert d["label"] in {"jump", "wave"} and 0.0 <= d["segment"][0] <= d["segment"][1] <= 8.0
     assert (run / "checkpoints" / "last.ckpt").is_file()
-    # 4. new videos for predict: the training record's settings, reproduced
+    # 4. predict on a video: extracted with the training record's settings, then detected
+    from logo_tal import predict
+
+    monkeypatch.setenv("LOGO_TAL_ROOT", str(tmp_path))
+    pred = tmp_path / "pred"
+    ckpt = run / "checkpoints" / "last.ckpt"
+    video = video_dir / "cam_d.mp4"
+    args = [f"ckpt_path={ckpt}", f"videos={video}", "plot=false", f"hydra.run.dir={pred}"]
+    assert predict.main(args) == 0, capsys.readouterr().err
+    results = json.loads((pred / "predictions.json").read_text())["results"]
+    assert list(results) == ["cam_d"] and results["cam_d"]
+    for d in results["cam_d"]:
+        assert d["label"] in {"jump", "wave"} and 0.0 <= d["segment"][0] <= d["segment"][1] <= 8.0
+    record, new = read_extraction_record(feats), read_extraction_record(pred / "features")
+    assert new.setting_differences(record) == [] and list(new.videos) == ["cam_d"]
+    assert np.load(pred / "features" / "cam_d.npy").shape == np.load(feats / "cam_d.npy").shape
+    # an unreadable video: one line naming it, exit 2
+    junk = tmp_path / "junk.mp4"
+    junk.write_text("not a video")
+    capsys.readouterr()
+    args = [f"ckpt_path={ckpt}", f"videos={junk}", f"hydra.run.dir={tmp_path / 'pred2'}"]
+    assert predict.main(args) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(err) == 1 and "junk.mp4: unreadable video" in err[0], err
+
+
+@needs_extract
+def test_extract_videos_reproduces_a_record(video_dir, tmp_path):
+    torch.manual_seed(0)
+    feats = tmp_path / "features"
+    assert (
+        extract([str(video_dir / "cam_b.mp4"), "--out", str(feats), *FAST, "--no-progress"]) == 0
+    )
     record = read_extraction_record(feats)
     result = extract_videos(video_dir / "cam_d.mp4", tmp_path / "new", record, progress=False)
     assert result.record.setting_differences(record) == []
-    np.testing.assert_allclose(
-        np.load(tmp_path / "new" / "cam_d.npy").shape, np.load(feats / "cam_d.npy").shape
-    )
+    assert np.load(tmp_path / "new" / "cam_d.npy").shape == np.load(feats / "cam_b.npy").shape
 
 
 def test_video_entry_fields_are_what_convert_reads(tmp_path):

@@ -1,6 +1,7 @@
 """Tiny test videos written with PyAV: a grey background, a coloured square moving during known
-segments (the "actions"), nothing moving elsewhere; and skips where PyAV or a working
-torchvision are missing (``pip install 'logo-tal[video]'``)."""
+segments (the "actions"), nothing moving elsewhere; and skips where PyAV
+(``pip install 'logo-tal[video]'``) or, for the torchvision-only backbones, a working torchvision
+are missing."""
 
 from __future__ import annotations
 
@@ -20,10 +21,14 @@ def _importable(name: str) -> bool:
 
 
 HAVE_AV = _importable("av")
-HAVE_TORCHVISION = HAVE_AV and _importable("torchvision")
+HAVE_TORCHVISION = _importable("torchvision")
 needs_av = pytest.mark.skipif(not HAVE_AV, reason="PyAV not installed (the video extra)")
+# Extraction needs PyAV and a usable r2plus1d_18: torchvision's, or the built-in one
+# (logo_tal.extract.r2plus1d), which needs only torch and is always there.
+needs_extract = needs_av
+# The other backbones (s3d, mvit_v2_s, swin3d_t) exist only in torchvision.
 needs_torchvision = pytest.mark.skipif(
-    not HAVE_TORCHVISION, reason="PyAV or a torchvision matching torch not installed"
+    not HAVE_TORCHVISION, reason="a torchvision matching torch not installed"
 )
 
 # Four 8 s videos at 12 fps, 64x64: a red square crosses the frame during each segment.

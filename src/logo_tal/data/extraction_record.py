@@ -7,7 +7,8 @@ num_frames, feature_dim) and one entry per video (source frame count, fps and du
 after resampling, number of feature vectors T). Example::
 
     {"version": 1, "extractor": "r2plus1d_18", "weights": "KINETICS400_V1", "fps": 15.0,
-     "feat_stride": 4, "num_frames": 16, "feature_dim": 512, "format": "npy", ...,
+     "feat_stride": 4, "num_frames": 16, "feature_dim": 512, "format": "npy",
+     "implementation": "builtin", ...,
      "videos": {"cam1": {"source": "videos/cam1.mp4", "source_fps": 30.0,
                          "source_frames": 300, "duration": 10.0, "frames": 150,
                          "num_features": 34}}}
@@ -40,6 +41,7 @@ SETTING_FIELDS = (
     "num_frames",
     "feature_dim",
     "format",
+    "implementation",
     "resize_size",
     "crop_size",
 )
@@ -78,9 +80,11 @@ class ExtractionRecord:
         num_frames: frames per clip.
         feature_dim: C of the ``(T, C)`` arrays.
         format: ``npy`` (one ``<video>.npy`` each) or ``h5`` (one ``features.h5``).
+        implementation: the code that ran the backbone: ``torchvision`` or ``builtin``
+            (:mod:`logo_tal.extract.r2plus1d`); ``torchvision`` for records that lack it.
         resize_size, crop_size, mean, std: the backbone's preprocessing as applied.
         videos: ``{video_id: VideoEntry}``.
-        versions: library versions used (torch, torchvision, av).
+        versions: library versions used (torch, av, and torchvision when it ran).
         version: record schema version.
         path: where the record was read from or written to (not stored).
     """
@@ -92,6 +96,8 @@ class ExtractionRecord:
     num_frames: int
     feature_dim: int
     format: str = "npy"
+    # Records written before the built-in backbone existed (issue 12) were all torchvision's.
+    implementation: str = "torchvision"
     resize_size: list[int] = field(default_factory=list)
     crop_size: list[int] = field(default_factory=list)
     mean: list[float] = field(default_factory=list)

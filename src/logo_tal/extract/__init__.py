@@ -7,13 +7,16 @@ Modules, one job each:
   config resolvers use it).
 * :mod:`~logo_tal.data.video_decode`: PyAV decoding, probing and resampling to a target fps.
 * :mod:`~logo_tal.extract.clips`: the sliding clip window of :mod:`logo_tal.grid`.
-* :mod:`~logo_tal.extract.backbones`: the torchvision video backbones and their preprocessing.
+* :mod:`~logo_tal.extract.backbones`: the video backbones and their preprocessing
+  (torchvision's, or the built-in one).
+* :mod:`~logo_tal.extract.r2plus1d`: R(2+1)D-18 in plain PyTorch (runs without torchvision).
 * :mod:`~logo_tal.extract.pipeline`: :func:`extract_videos`, what the CLI and predict call.
 * :mod:`~logo_tal.extract.cli`: ``logo-tal-extract``.
 * :mod:`~logo_tal.data.config_resolvers`: OmegaConf resolvers that read the record and annotations.
 
-``av`` and ``torchvision`` (the ``video`` extra) are imported only when a video is decoded or a
-backbone is built, so everything else works without them.
+``av`` (the ``video`` extra) and ``torchvision`` are imported only when a video is decoded or a
+torchvision backbone is built, so everything else works without them; ``r2plus1d_18`` runs on
+the built-in network when torchvision is missing.
 """
 
 from __future__ import annotations

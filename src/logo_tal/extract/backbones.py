@@ -1,7 +1,21 @@
-"""torchvision video backbones as clip embedders, with their own preprocessing.
+"""Video backbones as clip embedders, with their own preprocessing.
 
 Each backbone returns its pooled pre-classifier embedding: the classification layer is replaced
 by the identity, everything before it (including the global pooling) is kept.
+
+Two implementations (``--implementation``, recorded in ``extraction.json``):
+
+* ``torchvision``: ``torchvision.models.video.<name>`` and torchvision's preset. Every backbone.
+* ``builtin``: :mod:`logo_tal.extract.r2plus1d`, R(2+1)D-18 written in plain PyTorch with
+  torchvision's parameter names (so the same Kinetics-400 file loads) and the same
+  preprocessing. Only ``r2plus1d_18``; needs nothing but torch.
+* ``auto`` (default): torchvision when it imports, else the built-in network for
+  ``r2plus1d_18`` (other backbones then stop with a one-line error). Reproducing a record
+  (predict, resuming) uses the record's implementation.
+
+The backbone name stays ``r2plus1d_18`` for both: same network, same weights, same input; the
+record's ``implementation`` field tells them apart and is one of the settings two feature
+directories must share (docs/decisions.md, issue 12).
 
 | name          | dim  | Kinetics-400 preprocessing (resize -> centre crop)  | clip length   |
 | ------------- | ---- | --------------------------------------------------- | ------------- |
@@ -25,6 +39,11 @@ from torch import nn
 
 KINETICS = "KINETICS400_V1"
 NO_WEIGHTS = "none"
+KINETICS_ALIASES = ("default", "kinetics400", KINETICS.lower())
+AUTO, TORCHVISION, BUILTIN = "auto", "torchvision", "builtin"
+IMPLEMENTATIONS = (AUTO, TORCHVISION, BUILTIN)
+# Backbones that logo_tal.extract.r2plus1d implements without torchvision.
+BUILTIN_BACKBONES = ("r2plus1d_18",)
 
 
 class BackboneError(ValueError):
@@ -65,14 +84,15 @@ BACKBONES: dict[str, BackboneSpec] = {
 }
 
 
-def import_torchvision():
+def import_torchvision(name: str | None = None):
     """``torchvision``, or an ImportError that says what to install."""
     try:
         import torchvision
     except ImportError:
+        what = f"the {name} backbone" if name else "this backbone"
         raise ImportError(
-            "torchvision is needed to extract features: pip install torchvision "
-            "(the build matching your torch), or pip install 'logo-tal[video]'"
+            f"torchvision is needed for {what} (only {', '.join(BUILTIN_BACKBONES)} runs "
+            "without it): pip install torchvision (the build matching your torch)"
         ) from None
     except Exception as exc:  # e.g. a CUDA torchvision wheel on a CPU torch: ops fail to load
         raise ImportError(
@@ -107,22 +127,62 @@ def check_clip_settings(name: str, num_frames: int, crop_size: Sequence[int] | N
         )
 
 
+def resolve_implementation(name: str, implementation: str = AUTO) -> str:
+    """``torchvision`` or ``builtin``: which code builds backbone ``name``.
+
+    Raises:
+        BackboneError: unknown implementation, or ``builtin`` for a backbone it lacks.
+        ImportError: torchvision is asked for (or is the only option) and does not import.
+    """
+    _spec(name)
+    if implementation not in IMPLEMENTATIONS:
+        raise BackboneError(
+            f"unknown implementation {implementation!r}: choose one of "
+            f"{', '.join(IMPLEMENTATIONS)}"
+        )
+    if implementation == BUILTIN:
+        if name not in BUILTIN_BACKBONES:
+            raise BackboneError(
+                f"{name} has no built-in implementation (only {', '.join(BUILTIN_BACKBONES)}): "
+                "use --implementation torchvision"
+            )
+        return BUILTIN
+    if implementation == AUTO and name in BUILTIN_BACKBONES:
+        try:
+            import_torchvision(name)
+        except ImportError:
+            return BUILTIN
+        return TORCHVISION
+    import_torchvision(name)
+    return TORCHVISION
+
+
 class Backbone(nn.Module):
-    """A torchvision video model without its classifier, plus its frame preprocessing.
+    """A video model without its classifier, plus its frame preprocessing.
 
     Attributes:
         spec: what was built.
         weights: ``KINETICS400_V1``, ``none`` or the weights file.
-        transform: torchvision's ``VideoClassification`` preset (resize, crop, normalise).
+        transform: the ``VideoClassification`` preset (torchvision's, or
+            :class:`~logo_tal.extract.r2plus1d.VideoPreset`): resize, crop, normalise.
+        implementation: ``torchvision`` or ``builtin``.
         feature_dim: embedding size.
     """
 
-    def __init__(self, spec: BackboneSpec, model: nn.Module, transform, weights: str):
+    def __init__(
+        self,
+        spec: BackboneSpec,
+        model: nn.Module,
+        transform,
+        weights: str,
+        implementation: str = TORCHVISION,
+    ):
         super().__init__()
         self.spec = spec
         self.model = model
         self.transform = transform
         self.weights = weights
+        self.implementation = implementation
         self.feature_dim = spec.feature_dim
 
     @property
@@ -168,12 +228,98 @@ def _sizes(value: int | Sequence[int] | None) -> list[int] | None:
     return [int(v) for v in value]
 
 
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+
+
+def _download_failed(name: str, exc: BaseException) -> BackboneError:
+    hub = torch.hub.get_dir()
+    return BackboneError(
+        f"cannot load the Kinetics-400 weights of {name} ({_one_line(exc)}); they are "
+        f"downloaded once into {hub}/checkpoints; offline, copy the file there or use "
+        "--weights none/FILE"
+    )
+
+
+def _load_weights_file(model: nn.Module, path: str, name: str, implementation: str) -> None:
+    """Load a state dict of the 400-class model (optionally under ``state_dict``)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+        model.load_state_dict(state)
+    except Exception as exc:
+        owner = "torchvision's" if implementation == TORCHVISION else "the built-in"
+        raise BackboneError(
+            f"{path}: not a state dict of {owner} {name} ({_one_line(exc)})"
+        ) from None
+
+
+def _weights_kind(weights: str) -> str:
+    """``none``, ``kinetics`` or ``file``; BackboneError for anything else."""
+    key = str(weights)
+    if key.lower() == NO_WEIGHTS:
+        return "none"
+    if key.lower() in KINETICS_ALIASES:
+        return "kinetics"
+    if os.path.isfile(key):
+        return "file"
+    raise BackboneError(f"--weights {key!r}: use kinetics400, none, or the path of a weights file")
+
+
+def _torchvision_parts(spec: BackboneSpec, weights: str, resize, crop):
+    """(model, transform, weights label) built by torchvision."""
+    from torchvision.models import video as video_models
+    from torchvision.transforms._presets import VideoClassification
+
+    enum = getattr(video_models, spec.weights_enum)
+    preset = enum.DEFAULT.transforms()
+    transform = VideoClassification(
+        crop_size=crop or list(preset.crop_size),
+        resize_size=resize or list(preset.resize_size),
+        mean=preset.mean,
+        std=preset.std,
+    )
+    builder = getattr(video_models, spec.name)
+    kind = _weights_kind(weights)
+    if kind == "kinetics":
+        try:
+            return builder(weights=enum.DEFAULT), transform, enum.DEFAULT.name
+        except Exception as exc:  # no network, corrupt cache, ...
+            raise _download_failed(spec.name, exc) from None
+    model = builder(weights=None)
+    if kind == "file":
+        _load_weights_file(model, str(weights), spec.name, TORCHVISION)
+    return model, transform, NO_WEIGHTS if kind == "none" else str(weights)
+
+
+def _builtin_parts(spec: BackboneSpec, weights: str, resize, crop):
+    """(model, transform, weights label) of :mod:`logo_tal.extract.r2plus1d`."""
+    from logo_tal.extract import r2plus1d
+
+    transform = r2plus1d.VideoPreset(
+        resize or r2plus1d.KINETICS_RESIZE, crop or r2plus1d.KINETICS_CROP
+    )
+    model = r2plus1d.R2Plus1D18()
+    kind = _weights_kind(weights)
+    if kind == "kinetics":
+        try:
+            r2plus1d.load_kinetics400(model)
+        except Exception as exc:  # no network, corrupt cache, ...
+            raise _download_failed(spec.name, exc) from None
+        return model, transform, KINETICS
+    if kind == "file":
+        _load_weights_file(model, str(weights), spec.name, BUILTIN)
+    return model, transform, NO_WEIGHTS if kind == "none" else str(weights)
+
+
 def build_backbone(
     name: str = "r2plus1d_18",
     weights: str = KINETICS,
     device: str | torch.device = "cpu",
     resize_size: int | Sequence[int] | None = None,
     crop_size: int | Sequence[int] | None = None,
+    implementation: str = AUTO,
 ) -> Backbone:
     """Build a backbone in eval mode on ``device``.
 
@@ -185,60 +331,24 @@ def build_backbone(
         device: ``cpu`` or ``cuda[:i]``.
         resize_size, crop_size: override the preset's sizes (a smaller input for quick runs;
             one number resizes the short side). Features then differ from the default ones.
+        implementation: ``auto``, ``torchvision`` or ``builtin`` (module docstring).
 
     Raises:
-        BackboneError: unknown name or weights, weights that cannot be loaded, or sizes the
-            model cannot take.
-        ImportError: torchvision missing or not matching torch.
+        BackboneError: unknown name, implementation or weights, weights that cannot be
+            loaded, or sizes the model cannot take.
+        ImportError: torchvision needed but missing or not matching torch.
     """
     spec = _spec(name)
-    import_torchvision()
-    from torchvision.models import video as video_models
-    from torchvision.transforms._presets import VideoClassification
-
-    enum = getattr(video_models, spec.weights_enum)
-    preset = enum.DEFAULT.transforms()
-    resize = _sizes(resize_size) or list(preset.resize_size)
-    crop = _sizes(crop_size) or list(preset.crop_size)
-    if len(crop) == 1:
+    resize = _sizes(resize_size)
+    crop = _sizes(crop_size)
+    if crop is not None and len(crop) == 1:
         crop = crop * 2
     check_clip_settings(name, spec.fixed_frames or spec.min_frames, crop)
-    transform = VideoClassification(
-        crop_size=crop, resize_size=resize, mean=preset.mean, std=preset.std
-    )
-
-    builder = getattr(video_models, name)
-    key = str(weights)
-    if key.lower() == NO_WEIGHTS:
-        model, label = builder(weights=None), NO_WEIGHTS
-    elif key.lower() in ("default", "kinetics400", KINETICS.lower()):
-        try:
-            model = builder(weights=enum.DEFAULT)
-        except Exception as exc:  # no network, corrupt cache, ...
-            hub = torch.hub.get_dir()
-            raise BackboneError(
-                f"cannot load the Kinetics-400 weights of {name} ({type(exc).__name__}: "
-                f"{' '.join(str(exc).split())[:200]}); they are downloaded once into "
-                f"{hub}/checkpoints; offline, copy the file there or use --weights none/FILE"
-            ) from None
-        label = enum.DEFAULT.name
-    elif os.path.isfile(key):
-        model = builder(weights=None)
-        try:
-            state = torch.load(key, map_location="cpu", weights_only=True)
-            if isinstance(state, dict) and "state_dict" in state:
-                state = state["state_dict"]
-            model.load_state_dict(state)
-        except Exception as exc:
-            raise BackboneError(
-                f"{key}: not a state dict of torchvision's {name} ({type(exc).__name__}: "
-                f"{' '.join(str(exc).split())[:200]})"
-            ) from None
-        label = key
-    else:
-        raise BackboneError(
-            f"--weights {key!r}: use kinetics400, none, or the path of a weights file"
-        )
+    _weights_kind(weights)  # a bad --weights is named before torchvision is looked for
+    impl = resolve_implementation(name, implementation)
+    parts = _builtin_parts if impl == BUILTIN else _torchvision_parts
+    model, transform, label = parts(spec, weights, resize, crop)
+    check_clip_settings(name, spec.fixed_frames or spec.min_frames, list(transform.crop_size))
     setattr(model, spec.head, nn.Identity())
     model.eval().to(device)
-    return Backbone(spec, model, transform, label)
+    return Backbone(spec, model, transform, label, impl)

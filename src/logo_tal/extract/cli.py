@@ -2,7 +2,8 @@
 
 Decodes each video (PyAV), resamples it to ``--fps``, cuts clips of ``--num-frames`` frames
 every ``--feat-stride`` frames (feature ``i`` covers frames ``[i * stride, i * stride + window)``,
-:mod:`logo_tal.grid`), embeds them with a torchvision backbone and writes one ``(T, C)`` float32
+:mod:`logo_tal.grid`), embeds them with a video backbone (torchvision's, or the built-in
+R(2+1)D-18 that needs only torch: ``--implementation``) and writes one ``(T, C)`` float32
 ``<video>.npy`` per video (or one ``features.h5`` with ``--format h5``) plus
 ``FEATURES_DIR/extraction.json`` (:mod:`logo_tal.data.extraction_record`). Re-running skips
 videos that are already done.
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 import torch
 
 from logo_tal.errors import EXIT_BAD_INPUT, OneLineArgumentParser, report
-from logo_tal.extract.backbones import BACKBONES, KINETICS
+from logo_tal.extract.backbones import BACKBONES, IMPLEMENTATIONS, KINETICS
 from logo_tal.extract.pipeline import ExtractionSettings, extract_videos
 
 PROG = "logo-tal-extract"
@@ -39,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="kinetics400",
         help=f"kinetics400 (torchvision's {KINETICS}, downloaded once), none (random init), "
         "or a state-dict file",
+    )
+    p.add_argument(
+        "--implementation",
+        default=d.implementation,
+        choices=list(IMPLEMENTATIONS),
+        help="torchvision's models, the built-in r2plus1d_18 (needs only torch), or auto: "
+        "torchvision when it imports, else built-in",
     )
     p.add_argument("--fps", type=float, default=d.fps, help="resample videos to this rate")
     p.add_argument("--feat-stride", type=int, default=d.feat_stride, help="frames between clips")
@@ -85,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format=args.format,
         resize_size=args.resize,
         crop_size=args.crop,
+        implementation=args.implementation,
         batch_size=args.batch_size,
         device=args.device,
     )
@@ -103,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     r = result.record
     print(
         f"{len(result.written)} extracted, {len(result.skipped)} already done, "
-        f"{len(result.failed)} failed -> {r.path} ({r.extractor}, weights {r.weights}, "
+        f"{len(result.failed)} failed -> {r.path} ({r.extractor} via {r.implementation}, "
+        f"weights {r.weights}, "
         f"{r.fps:g} fps, stride {r.feat_stride}, window {r.num_frames}, dim {r.feature_dim})",
         file=sys.stderr,
     )

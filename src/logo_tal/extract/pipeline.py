@@ -42,7 +42,9 @@ from logo_tal.data.video_decode import (
 )
 from logo_tal.extract import clips as clip_ops
 from logo_tal.extract.backbones import (
+    AUTO,
     BACKBONES,
+    IMPLEMENTATIONS,
     KINETICS,
     NO_WEIGHTS,
     Backbone,
@@ -64,6 +66,8 @@ class ExtractionSettings:
         num_frames: frames per clip.
         format: ``npy`` (a file per video) or ``h5`` (one ``features.h5``).
         resize_size, crop_size: override the backbone's preprocessing sizes, or None.
+        implementation: ``auto``, ``torchvision`` or ``builtin``
+            (:mod:`~logo_tal.extract.backbones`); the one used is recorded.
         batch_size: clips per forward pass.
         device: ``cpu`` or ``cuda[:i]``.
     """
@@ -76,6 +80,7 @@ class ExtractionSettings:
     format: str = "npy"
     resize_size: list[int] | None = None
     crop_size: list[int] | None = None
+    implementation: str = AUTO
     batch_size: int = 8
     device: str = "cpu"
 
@@ -91,6 +96,7 @@ class ExtractionSettings:
             format=record.format,
             resize_size=list(record.resize_size) or None,
             crop_size=list(record.crop_size) or None,
+            implementation=record.implementation,
             **run,  # type: ignore[arg-type]
         )
 
@@ -106,6 +112,11 @@ class ExtractionSettings:
             value = getattr(self, name)
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.implementation not in IMPLEMENTATIONS:
+            raise BackboneError(
+                f"unknown implementation {self.implementation!r}: choose one of "
+                f"{', '.join(IMPLEMENTATIONS)}"
+            )
         if self.format not in ("npy", "h5"):
             raise ValueError(f"format must be npy or h5, got {self.format!r}")
         check_clip_settings(self.backbone, int(self.num_frames), self.crop_size)
@@ -130,9 +141,11 @@ class ExtractionResult:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def _versions() -> dict[str, str]:
+def _versions(implementation: str) -> dict[str, str]:
     out = {"torch": torch.__version__}
-    for name in ("torchvision", "av"):
+    # The built-in backbone does not use torchvision: its version would say nothing.
+    names = ("torchvision", "av") if implementation == "torchvision" else ("av",)
+    for name in names:
         module = __import__(name)
         out[name] = getattr(module, "__version__", "?")
     return out
@@ -142,13 +155,14 @@ def _new_record(settings: ExtractionSettings, backbone: Backbone) -> ExtractionR
     return ExtractionRecord(
         extractor=settings.backbone,
         weights=backbone.weights,
+        implementation=backbone.implementation,
         fps=float(settings.fps),
         feat_stride=int(settings.feat_stride),
         num_frames=int(settings.num_frames),
         feature_dim=backbone.feature_dim,
         format=settings.format,
         **backbone.preprocessing(),
-        versions=_versions(),
+        versions=_versions(backbone.implementation),
     )
 
 
@@ -273,6 +287,9 @@ def extract_videos(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
+    old = read_extraction_record(out)
+    if old is not None and settings.implementation == AUTO and old.extractor == settings.backbone:
+        settings.implementation = old.implementation  # resuming: keep the directory's code
     if backbone is None:
         backbone = build_backbone(
             settings.backbone,
@@ -280,9 +297,9 @@ def extract_videos(
             settings.device,
             settings.resize_size,
             settings.crop_size,
+            settings.implementation,
         )
     record = _new_record(settings, backbone)
-    old = read_extraction_record(out)
     if old is not None:
         diff = record.setting_differences(old)
         if diff and not overwrite:
