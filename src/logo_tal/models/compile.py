@@ -8,7 +8,7 @@ candidates, which would recompile on every batch. The module is compiled in plac
 Shapes: training batches padded to ``data.max_seq_len`` are static, so one graph serves a whole
 run; evaluation lengths vary per video, and dynamo marks the length dynamic after the second
 distinct length (its automatic dynamic shapes), so evaluation compiles about twice, not once
-per video. Measured costs and the default: docs/benchmarks.md, docs/decisions.md D120.
+per video. Measured costs and the default: docs/benchmarks.md, docs/decisions.md D119.
 """
 
 from __future__ import annotations
