@@ -35,6 +35,7 @@ from typing import Any
 # scripts/ is not a package: running this file puts it on sys.path, importing it (tests) may not.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_compile  # noqa: E402
 import bench_model  # noqa: E402
 import bench_postprocess  # noqa: E402
 import bench_scorer  # noqa: E402
@@ -311,6 +312,15 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         add(case, "evaluate_detections", r["seconds"], "s", "scorer_s")
         add(case, "peak RSS (+delta)", r["mem"]["peak_mb"], "MB")
         rows[-1]["delta_mb"] = r["mem"]["delta_mb"]
+    for r in results.get("compile", []):
+        case = f"compile logo+clff {r['backend']} T={r['length']}"
+        add(case, "train step eager", r["eager_train_s"] * 1e3, "ms")
+        add(case, "train step compiled", r["compiled_train_s"] * 1e3, "ms")
+        add(case, "inference eager B=1", r["eager_infer_s"] * 1e3, "ms")
+        add(case, "inference compiled B=1", r["compiled_infer_s"] * 1e3, "ms")
+        add(case, "compile time train + infer", r["compile_train_s"] + r["compile_infer_s"], "s")
+        add(case, "THUMOS run train, eager", r["thumos_train_eager_h"], "h")
+        add(case, "THUMOS run train, compiled", r["thumos_train_compiled_h"], "h")
     for r in results["lengths"]:
         case = f"length logo+clff B=1 T={r['length']}"
         add(case, "inference", r["fwd_s"] * 1e3, "ms")
@@ -325,7 +335,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'case':<{width}}  {'metric':<28}{'value':>12}  {'target':<9}{'status'}"]
     lines.append("-" * len(lines[0]))
     for r in rows:
-        value = f"{r['value']:.3f}" if r["unit"] == "s" else f"{r['value']:.1f}"
+        value = f"{r['value']:.3f}" if r["unit"] in ("s", "h") else f"{r['value']:.1f}"
         if r.get("delta_mb") is not None:
             value += f" (+{r['delta_mb']:.0f})"
         lines.append(
@@ -352,6 +362,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--gt", type=Path, default=bench_scorer.DEFAULT_GT)
     parser.add_argument("--strict", action="store_true", help="exit 1 if any target is missed")
+    parser.add_argument(
+        "--compile-backend",
+        default=None,
+        help="torch.compile backend of the eager-vs-compiled section (default inductor; "
+        "'none' skips it; --quick skips it unless given)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -381,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         "thumos_bg": [-9.0] if quick else list(bench_postprocess.THUMOS_BG),
         "anet_bg": [-6.0] if quick else list(bench_postprocess.ANET_BG),
         "scorer_repeats": 1 if quick else 5,
+        # Inductor compiles for minutes on 2 cores: the smoke run skips it unless asked.
+        "compile_backend": args.compile_backend or (None if quick else "inductor"),
         "targets": {k: f"{op} {v:g}" for k, (op, v) in TARGETS.items()},
     }
     print(
@@ -407,6 +425,15 @@ def main(argv: list[str] | None = None) -> int:
         "scorer": lambda: run_scorer(args.gt, settings["scorer_repeats"], seed=0),
         "lengths": lambda: run_lengths(tuple(settings["lengths"]), settings["repeats"]),
     }
+    if settings["compile_backend"] not in (None, "none"):
+        sections["compile"] = lambda: [
+            bench_compile.measure(
+                settings["compile_backend"],
+                settings["model_length"],
+                settings["repeats"],
+                mode=None,
+            )
+        ]
     results["section_seconds"] = {}
     for name, run in sections.items():
         start = time.perf_counter()

@@ -118,3 +118,40 @@ def test_summary_marks_targets(benchmark_module):
     assert status["decode+Soft-NMS wall"] == "MISS"
     assert status["evaluate_detections"] == "PASS"
     assert "MISS" in benchmark_module.format_table(rows)
+
+
+def test_compile_payback_by_hand(benchmark_module):
+    """Compilation of 300 s + 100 s, saving 0.5 s a step: 800 steps to break even; a 4000-step
+    THUMOS run takes 4000 x 2 s eager and 4000 x 1.5 s + 400 s compiled."""
+    row = {
+        "eager_train_s": 2.0,
+        "compiled_train_s": 1.5,
+        "compile_train_s": 300.0,
+        "compile_infer_s": 100.0,
+    }
+    got = benchmark_module.bench_compile.payback(row, steps=4000)
+    assert got["break_even_steps"] == pytest.approx(800.0)
+    assert got["thumos_train_eager_h"] == pytest.approx(8000 / 3600)
+    assert got["thumos_train_compiled_h"] == pytest.approx(6400 / 3600)
+    slower = benchmark_module.bench_compile.payback({**row, "compiled_train_s": 2.5}, steps=4000)
+    assert slower["break_even_steps"] is None  # compilation never pays back
+
+
+def test_summary_lists_the_compile_rows(benchmark_module):
+    row = {
+        "backend": "inductor",
+        "length": 2304,
+        "eager_train_s": 2.0,
+        "compiled_train_s": 1.5,
+        "eager_infer_s": 0.5,
+        "compiled_infer_s": 0.25,
+        "compile_train_s": 300.0,
+        "compile_infer_s": 100.0,
+        "thumos_train_eager_h": 2.2,
+        "thumos_train_compiled_h": 1.8,
+    }
+    results = {"model": [], "postprocess": [], "scorer": [], "lengths": [], "compile": [row]}
+    values = {r["metric"]: r["value"] for r in benchmark_module.summary_rows(results)}
+    assert values["train step compiled"] == 1500.0
+    assert values["compile time train + infer"] == 400.0
+    assert values["THUMOS run train, compiled"] == 1.8
