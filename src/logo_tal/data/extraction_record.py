@@ -41,7 +41,9 @@ SETTING_FIELDS = (
     "num_frames",
     "feature_dim",
     "format",
-    "implementation",
+    # Not "implementation": the built-in R(2+1)D-18 and torchvision's compute bit-identical
+    # features (scripts/check_builtin_r2plus1d.py; docs/decisions.md D118), so features of
+    # either may sit in one directory and serve one model. It is still recorded.
     "resize_size",
     "crop_size",
 )

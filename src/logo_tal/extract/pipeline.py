@@ -96,7 +96,9 @@ class ExtractionSettings:
             format=record.format,
             resize_size=list(record.resize_size) or None,
             crop_size=list(record.crop_size) or None,
-            implementation=record.implementation,
+            # Either implementation reproduces the features (docs/decisions.md D118): use the
+            # one that runs here.
+            implementation=AUTO,
             **run,  # type: ignore[arg-type]
         )
 
