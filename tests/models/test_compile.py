@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from helpers.lit_config import (
+    TINY,
     compose_config,
     one_torch_thread,  # noqa: F401  (autouse fixture)
     tiny_train_config,
-    TINY,
 )
 from logo_tal.build import build_detector
 from logo_tal.models.compile import compile_detector, compile_options
