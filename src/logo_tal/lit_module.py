@@ -235,12 +235,12 @@ class TALLitModule(pl.LightningModule):
         return to_records(batch.video_ids, self.detect(batch), self.class_names)
 
     # ------------------------------------------------------------------ post-processing workers
-    def close_postprocess_pool(self, *args: Any) -> None:
-        """Shut the post-processing workers down (a later batch starts them again)."""
+    def close_postprocess_pool(self, *args: Any, **kwargs: Any) -> None:
+        """Shut the post-processing workers down (a later batch starts them again). Also the
+        ``on_fit_end``, ``on_test_end``, ``on_predict_end`` and ``teardown(stage=)`` hooks."""
         if self._pool is not None:
             self._pool.close()
 
-    # The end of fit/test/predict and teardown (with its stage argument).
     on_fit_end = on_test_end = on_predict_end = teardown = close_postprocess_pool
 
     def configure_callbacks(self) -> list:

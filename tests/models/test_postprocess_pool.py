@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import multiprocessing
+import pickle
 
 import pytest
 import torch
@@ -18,10 +19,17 @@ GRID = FeatureGrid(30.0, 4.0, 16.0)
 
 
 def _output(seed: int, batch: int = 2, length: int = 64, classes: int = 3) -> DetectorOutput:
+    """Random outputs laid out as the heads return them: (B, C, T) transposed to (B, T, C)."""
     gen = torch.Generator().manual_seed(seed)
     strides = [1, 2, 4]
-    logits = [torch.randn(batch, length // s, classes, generator=gen) - 2 for s in strides]
-    offsets = [torch.rand(batch, length // s, classes, 2, generator=gen) * 3 for s in strides]
+    logits = [
+        (torch.randn(batch, classes, length // s, generator=gen) - 2).transpose(1, 2)
+        for s in strides
+    ]
+    offsets = [
+        (torch.rand(batch, classes, 2, length // s, generator=gen) * 3).permute(0, 3, 1, 2)
+        for s in strides
+    ]
     masks = [torch.ones(batch, length // s, dtype=torch.bool) for s in strides]
     masks[0][1, 40:] = False
     return DetectorOutput(cls_logits=logits, offsets=offsets, masks=masks, strides=strides)
@@ -36,11 +44,13 @@ def _same(a, b) -> bool:
     )
 
 
-def test_pack_round_trip_keeps_values_and_turns_bfloat16_into_float32():
+def test_pack_round_trip_keeps_values_and_layouts_and_turns_bfloat16_into_float32():
     out = _output(0)
-    back = unpack_output(pack_output(out))
+    back = unpack_output(pickle.loads(pickle.dumps(pack_output(out))))
     assert back.strides == out.strides
-    assert all(torch.equal(x, y) for x, y in zip(back.offsets, out.offsets, strict=True))
+    for name in ("cls_logits", "offsets", "masks"):
+        for a, b in zip(getattr(out, name), getattr(back, name), strict=True):
+            assert torch.equal(a, b) and a.stride() == b.stride() and a.dtype == b.dtype
     out.cls_logits = [t.bfloat16() for t in out.cls_logits]
     back = unpack_output(pack_output(out))
     assert back.cls_logits[0].dtype == torch.float32

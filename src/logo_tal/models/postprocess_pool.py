@@ -11,9 +11,11 @@ decides (docs/decisions.md D120, docs/benchmarks.md "Whole-split evaluation").
 How: a ``ProcessPoolExecutor`` with the ``spawn`` start method (forking a process in which
 torch/OpenMP threads have run can hang the child), started on first use. Each worker receives
 the post-processor once (the initializer: it must be picklable) and runs at one torch thread;
-per batch only numpy arrays travel (the detached CPU copy of the ``DetectorOutput``, the grids
-and durations there, the detections' arrays back), so no shared-memory tensor handles are
-involved. The values are the inline ones: the same ``PostProcessor`` on the same CPU values.
+per batch only numpy arrays travel (a detached CPU copy of the ``DetectorOutput`` that keeps
+each tensor's memory layout, the grids and durations there, the detections' arrays back), so
+no shared-memory tensor handles are involved. The values are the inline ones on a CPU run: the
+same ``PostProcessor`` on the same values in the same layout (with the detector on a GPU,
+inline decoding runs there and may differ in the last bit).
 A failure in a worker is raised in the main process naming the batch (a dead worker too), and
 the pool is closed then; ``close`` shuts the processes down and is safe to call repeatedly.
 Copies (``copy.deepcopy``, pickling) get an unstarted pool with the same settings.
@@ -43,14 +45,25 @@ PackedDetections = tuple[np.ndarray, np.ndarray, np.ndarray]
 _WORKER: dict[str, Callable] = {}
 
 
-def _array(tensor: torch.Tensor) -> np.ndarray:
+def _array(tensor: torch.Tensor) -> tuple[np.ndarray, tuple[int, ...]]:
+    """A CPU copy of ``tensor`` in its memory order, and the permutation that restores its
+    layout. The layout matters: torch computes e.g. ``sigmoid`` with vector instructions on the
+    contiguous runs of memory and scalar code on the rest, which can differ in the last bit, so
+    a worker must see the same strides as the main process for the same values."""
     tensor = tensor.detach().cpu()
     # numpy has no bfloat16; the post-processor computes in float32 anyway (value-preserving).
-    return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
+    tensor = tensor.float() if tensor.dtype == torch.bfloat16 else tensor
+    order = tuple(sorted(range(tensor.dim()), key=lambda d: (-tensor.stride(d), d)))
+    return tensor.permute(order).contiguous().numpy().copy(), order
+
+
+def _tensor(packed: tuple[np.ndarray, tuple[int, ...]]) -> torch.Tensor:
+    array, order = packed
+    return torch.from_numpy(array).permute(tuple(np.argsort(order).tolist()))
 
 
 def pack_output(out: DetectorOutput) -> PackedOutput:
-    """The detector output as CPU numpy arrays (what travels to a worker)."""
+    """The detector output as CPU numpy arrays with their layouts (what travels to a worker)."""
     return {
         "cls_logits": [_array(t) for t in out.cls_logits],
         "offsets": [_array(t) for t in out.offsets],
@@ -60,10 +73,11 @@ def pack_output(out: DetectorOutput) -> PackedOutput:
 
 
 def unpack_output(packed: PackedOutput) -> DetectorOutput:
+    """:func:`pack_output` undone: the same values with the same strides."""
     return DetectorOutput(
-        cls_logits=[torch.from_numpy(a) for a in packed["cls_logits"]],
-        offsets=[torch.from_numpy(a) for a in packed["offsets"]],
-        masks=[torch.from_numpy(a) for a in packed["masks"]],
+        cls_logits=[_tensor(a) for a in packed["cls_logits"]],
+        offsets=[_tensor(a) for a in packed["offsets"]],
+        masks=[_tensor(a) for a in packed["masks"]],
         strides=list(packed["strides"]),
     )
 
@@ -182,8 +196,9 @@ class PostprocessPool:
         except BrokenProcessPool as exc:
             self.close()
             raise RuntimeError(
-                f"a post-processing worker process died (batch {index} of this epoch): {exc}. "
-                "module.postprocess_workers=0 post-processes in the main process"
+                f"a post-processing worker process died (batch {index} of this epoch): "
+                f"{str(exc).rstrip('.')}; module.postprocess_workers=0 post-processes in the "
+                "main process"
             ) from exc
         except Exception as exc:
             self.close()
