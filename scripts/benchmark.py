@@ -6,7 +6,7 @@ Runs the measurements of ``bench_model.py``, ``bench_postprocess.py``, ``bench_s
 docs/decisions.md D71, prints one table with PASS / MISS per target and writes everything to a
 JSON file together with the environment (torch, threads, CPU, load average).
 
-    python scripts/benchmark.py                    # full run, a few minutes on 2 cores
+    python scripts/benchmark.py                    # full run, several minutes on 2 cores
     python scripts/benchmark.py --quick            # smoke run (seconds): one model, short T,
                                                    # 2 short videos for the evaluation section
     python scripts/benchmark.py --out bench.json --encoders logo --heads clff trident
