@@ -1,12 +1,14 @@
-"""Benchmark suite behind ``make bench``: model, post-processing, scorer, memory, sequence length.
+"""Benchmark suite behind ``make bench``: model, post-processing, scorer, memory, sequence length,
+whole-split evaluation.
 
-Runs the measurements of ``bench_model.py``, ``bench_postprocess.py`` and ``bench_scorer.py``
-(imported, not copied), checks them against the speed targets of docs/decisions.md D71, prints
-one table with PASS / MISS per target and writes everything to a JSON file together with the
-environment (torch, threads, CPU, load average).
+Runs the measurements of ``bench_model.py``, ``bench_postprocess.py``, ``bench_scorer.py`` and
+``bench_evaluation.py`` (imported, not copied), checks them against the speed targets of
+docs/decisions.md D71, prints one table with PASS / MISS per target and writes everything to a
+JSON file together with the environment (torch, threads, CPU, load average).
 
-    python scripts/benchmark.py                    # full run, a few minutes on 2 cores
-    python scripts/benchmark.py --quick            # smoke run (seconds): one model, short T
+    python scripts/benchmark.py                    # full run, several minutes on 2 cores
+    python scripts/benchmark.py --quick            # smoke run (seconds): one model, short T,
+                                                   # 2 short videos for the evaluation section
     python scripts/benchmark.py --out bench.json --encoders logo --heads clff trident
 
 Timings are only meaningful on an otherwise idle machine: the load average is recorded at start
@@ -36,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_compile  # noqa: E402
+import bench_evaluation  # noqa: E402
 import bench_model  # noqa: E402
 import bench_postprocess  # noqa: E402
 import bench_scorer  # noqa: E402
@@ -321,6 +324,12 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         add(case, "compile time train + infer", r["compile_train_s"] + r["compile_infer_s"], "s")
         add(case, "THUMOS run train, eager", r["thumos_train_eager_h"], "h")
         add(case, "THUMOS run train, compiled", r["thumos_train_compiled_h"], "h")
+    for r in results.get("evaluation", {}).get("rows", []):
+        case = f"evaluation {r['videos']} videos workers={r['workers']}"
+        add(case, "total per video", r["total_ms_per_video"], "ms")
+        add(case, "detector per video", r["detector_ms_per_video"], "ms")
+        add(case, "post-processing per video", r["postprocess_ms_per_video"], "ms")
+        add(case, "waited for NMS per video", r["wait_ms_per_video"], "ms")
     for r in results["lengths"]:
         case = f"length logo+clff B=1 T={r['length']}"
         add(case, "inference", r["fwd_s"] * 1e3, "ms")
@@ -359,6 +368,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         help="process torch threads for the default post-processing rows (default: torch's)",
+    )
+    parser.add_argument(
+        "--evaluation-videos",
+        type=int,
+        default=None,
+        help="fake THUMOS test videos evaluated end to end (default 212, quick 2; 0 skips)",
     )
     parser.add_argument("--gt", type=Path, default=bench_scorer.DEFAULT_GT)
     parser.add_argument("--strict", action="store_true", help="exit 1 if any target is missed")
@@ -399,6 +414,11 @@ def main(argv: list[str] | None = None) -> int:
         "scorer_repeats": 1 if quick else 5,
         # Inductor compiles for minutes on 2 cores: the smoke run skips it unless asked.
         "compile_backend": args.compile_backend or (None if quick else "inductor"),
+        "evaluation_videos": (
+            args.evaluation_videos if args.evaluation_videos is not None else 2 if quick else 212
+        ),
+        "evaluation_max_steps": 576 if quick else 2304,
+        "evaluation_workers": [0, 2],
         "targets": {k: f"{op} {v:g}" for k, (op, v) in TARGETS.items()},
     }
     print(
@@ -424,6 +444,16 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "scorer": lambda: run_scorer(args.gt, settings["scorer_repeats"], seed=0),
         "lengths": lambda: run_lengths(tuple(settings["lengths"]), settings["repeats"]),
+        "evaluation": lambda: (
+            bench_evaluation.run(
+                settings["evaluation_videos"],
+                settings["evaluation_workers"],
+                min_steps=min(300, settings["evaluation_max_steps"]),
+                max_steps=settings["evaluation_max_steps"],
+            )
+            if settings["evaluation_videos"] > 0
+            else {"split": None, "rows": []}
+        ),
     }
     if settings["compile_backend"] not in (None, "none"):
         sections["compile"] = lambda: [

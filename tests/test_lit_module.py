@@ -4,6 +4,7 @@ the fusion step, checkpoint payload."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 from types import SimpleNamespace
 
 import pytest
@@ -14,6 +15,7 @@ from helpers.lit_config import (
     tiny_train_config,
 )
 from logo_tal.build import build_detector, build_module
+from logo_tal.callbacks import ClosePostprocessPool
 from logo_tal.data.batch import Batch
 from logo_tal.data.synthetic.layouts import write_synthetic_scores
 from logo_tal.data.video_scores import ExternalScores
@@ -22,6 +24,7 @@ from logo_tal.grid import FeatureGrid
 from logo_tal.lit_module import TALLitModule
 from logo_tal.models.score_fusion import ScoreFusion
 from logo_tal.protocol import THUMOS_TIOU
+from logo_tal.train import train
 
 C, T, B = 32, 64, 2
 
@@ -146,3 +149,63 @@ def test_fusion_relabels_detections_with_top_video_classes(tmp_path):
     with torch.no_grad():
         dets = module.detect(_batch())
     assert set(dets[0].labels.tolist()) <= {2} and set(dets[1].labels.tolist()) <= {1}
+
+
+# Two epochs of two batches with validation each epoch, then the test (as tests/test_train.py).
+SHORT = [
+    "trainer.max_epochs=2",
+    "trainer.limit_train_batches=2",
+    "trainer.check_val_every_n_epoch=1",
+    "module.warmup_epochs=1",
+]
+
+
+@pytest.mark.slow
+def test_postprocess_workers_give_the_inline_results_and_leave_no_process(tmp_path):
+    runs = {}
+    for workers in (0, 2):
+        cfg = tiny_train_config(
+            tmp_path / str(workers), *SHORT, f"module.postprocess_workers={workers}"
+        )
+        metrics, objects = train(cfg)
+        runs[workers] = (metrics, objects["module"], tmp_path / str(workers) / "run")
+    (inline, _, inline_dir), (pooled, module, pooled_dir) = runs[0], runs[2]
+    assert module._pool is not None and module._pool.worker_seconds > 0  # the pool did the work
+    assert not module._pool.started and not multiprocessing.active_children()
+    # Validation (both epochs, logged) and test metrics, and the written files, are identical.
+    assert {k: v for k, v in pooled.items() if k.startswith(("val/", "test/"))} == {
+        k: v for k, v in inline.items() if k.startswith(("val/", "test/"))
+    }
+    assert any(k.startswith("val/") for k in inline)
+    # Every logged value (losses, lr, validation mAPs of both epochs) in the CSV log too.
+    csv = [d / "csv" / "metrics.csv" for d in (inline_dir, pooled_dir)]
+    assert csv[0].read_text() == csv[1].read_text()
+    for name in ("metrics.json", "detections.json", "per_class_ap.csv"):
+        assert (inline_dir / name).read_bytes() == (pooled_dir / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_a_failing_postprocess_worker_fails_the_run_clearly(tmp_path):
+    cfg = tiny_train_config(
+        tmp_path,
+        "train=false",
+        "logger=[]",
+        "module.postprocess_workers=1",
+        "module.postprocess._target_=helpers.failing_postprocess.FailingPostProcessor",
+    )
+    with pytest.raises(RuntimeError, match="post-processing failed in a worker process"):
+        train(cfg)
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.slow
+def test_an_exception_elsewhere_closes_the_started_pool(tmp_path):
+    module = _module(tmp_path, "module.postprocess_workers=1").eval()
+    assert _module(tmp_path).configure_callbacks() == []  # inline runs get no extra callback
+    (guard,) = module.configure_callbacks()
+    assert isinstance(guard, ClosePostprocessPool)
+    with torch.no_grad():
+        module.validation_step(_batch(), 0)
+    assert module._pool.started
+    guard.on_exception(None, module, ValueError("e.g. a bad feature file"))
+    assert not module._pool.started and not multiprocessing.active_children()

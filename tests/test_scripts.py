@@ -44,6 +44,7 @@ def test_quick_benchmark_writes_the_json(tmp_path, benchmark_module):
         "postprocess",
         "scorer",
         "lengths",
+        "evaluation",
         "summary",
         "passed",
         "section_seconds",
@@ -77,6 +78,13 @@ def test_quick_benchmark_writes_the_json(tmp_path, benchmark_module):
     lengths = data["lengths"]
     assert [r["length"] for r in lengths] == list(benchmark_module.QUICK_LENGTHS)
     assert lengths[1]["fwd_gflop"] == pytest.approx(2 * lengths[0]["fwd_gflop"], rel=0.01)
+
+    evaluation = data["evaluation"]
+    assert evaluation["split"]["videos"] == 2
+    assert [r["workers"] for r in evaluation["rows"]] == [0, 2]
+    for row in evaluation["rows"]:
+        assert row["videos"] == 2 and row["identical_to_first"] is True
+        assert row["total_s"] >= row["detector_s"] > 0 and row["postprocess_s"] > 0
 
     checked = [r for r in data["summary"] if "status" in r]
     # fwd %, train %, THUMOS post-processing, and one or two scorer cases.

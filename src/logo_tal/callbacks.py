@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from lightning.pytorch.callbacks import EMAWeightAveraging
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging
 
 
 class EMAUpdate:
@@ -41,3 +41,12 @@ class EMA(EMAWeightAveraging):
         self.decay = float(decay)
         # WeightAveraging forwards _kwargs to torch's AveragedModel; only avg_fn changes.
         self._kwargs["avg_fn"] = EMAUpdate(decay)
+
+
+class ClosePostprocessPool(Callback):
+    """Shuts the module's post-processing workers down when a run fails: Lightning calls no
+    LightningModule hook on an exception, only the callbacks' ``on_exception``
+    (``TALLitModule.configure_callbacks`` adds this one when ``postprocess_workers > 0``)."""
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        pl_module.close_postprocess_pool()

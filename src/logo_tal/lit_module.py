@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
+from logo_tal.callbacks import ClosePostprocessPool
 from logo_tal.data.batch import Batch
 from logo_tal.detections import Detections
 from logo_tal.errors import NonFiniteError, UserInputError
@@ -25,6 +26,7 @@ from logo_tal.evaluation.records import Records, as_written, to_records
 from logo_tal.evaluation.report import ResultsWriter
 from logo_tal.models.optim import WarmupCosine, param_groups
 from logo_tal.models.outputs import DetectorOutput
+from logo_tal.models.postprocess_pool import PostprocessPool
 from logo_tal.protocol import THUMOS_TIOU
 from logo_tal.utils.dist import gather_objects
 
@@ -59,6 +61,9 @@ class TALLitModule(pl.LightningModule):
         on_nonfinite: a NaN/Inf training loss ``stop`` s the run with an error naming the
             batch's videos, or ``skip`` s the step with a counted warning (docs/decisions.md
             D102).
+        postprocess_workers: 0 post-processes inline; N > 0 in N worker processes while the
+            detector runs on (validation and test; predict stays inline). Same results
+            (docs/decisions.md D120).
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class TALLitModule(pl.LightningModule):
         fusion: FusionStep | None = None,
         writer: ResultsWriter | None = None,
         on_nonfinite: str = "stop",
+        postprocess_workers: int = 0,
     ) -> None:
         super().__init__()
         if on_nonfinite not in ("stop", "skip"):
@@ -87,6 +93,10 @@ class TALLitModule(pl.LightningModule):
         self.assigner = assigner
         self.criterion = criterion
         self.postprocess = postprocess
+        if int(postprocess_workers) < 0:
+            raise UserInputError(f"module.postprocess_workers must be >= 0: {postprocess_workers}")
+        workers = int(postprocess_workers)
+        self._pool = PostprocessPool(postprocess, workers) if workers > 0 else None
         self.optimizer_factory = optimizer
         self.weight_decay = float(weight_decay)
         self.warmup_epochs = float(warmup_epochs)
@@ -155,19 +165,43 @@ class TALLitModule(pl.LightningModule):
     def detect(self, batch: Batch) -> list[Detections]:
         """Detections in seconds for every video of ``batch``, rounded as files hold them."""
         out = self.detector(batch.feats, batch.masks)
-        detections = self.postprocess(out, batch.grids, batch.durations.tolist())
+        return self._finish(
+            batch.video_ids, self.postprocess(out, batch.grids, batch.durations.tolist())
+        )
+
+    def _finish(self, video_ids: Sequence[str], detections: list[Detections]) -> list[Detections]:
         if self.fusion is not None:
-            detections = self.fusion(batch.video_ids, detections)
+            detections = self.fusion(video_ids, detections)
         # The metric scores exactly the values of the detections file, so that
         # `logo-tal-score GT detections.json` reproduces metrics.json to the last digit.
         return [as_written(d) for d in detections]
 
+    def _evaluate(self, stage: str, batch: Batch) -> None:
+        """Score ``batch`` now, or queue its post-processing (scored by ``_drain``)."""
+        meta = (batch.video_ids, batch.video_index, batch.gt_segments, batch.gt_labels)
+        if self._pool is None:
+            return self._score(stage, meta, self.detect(batch))
+        out = self.detector(batch.feats, batch.masks)
+        self._pool.submit(out, batch.grids, batch.durations.tolist(), meta)
+
+    def _score(self, stage: str, meta: tuple, raw: list[Detections]) -> None:
+        video_ids, video_index, gt_segments, gt_labels = meta
+        detections = self._finish(video_ids, raw)
+        metric = self.val_map if stage == "val" else self.test_map
+        metric.update(video_index, detections, gt_segments, gt_labels)
+        if stage == "test":
+            self._test_records.update(to_records(video_ids, detections, self.class_names))
+
+    def _drain(self, stage: str) -> None:
+        """Score the queued batches, in batch order, as inline evaluation would have."""
+        for meta, raw in self._pool.collect() if self._pool is not None else []:
+            self._score(stage, meta, raw)
+
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self.val_map.update(
-            batch.video_index, self.detect(batch), batch.gt_segments, batch.gt_labels
-        )
+        self._evaluate("val", batch)
 
     def on_validation_epoch_end(self) -> None:
+        self._drain("val")
         results = self.val_map.compute()
         self.val_map.reset()
         self.log_dict({f"val/{k}": v for k, v in results.items()}, sync_dist=True)
@@ -176,11 +210,10 @@ class TALLitModule(pl.LightningModule):
         self._test_records = {}
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        detections = self.detect(batch)
-        self.test_map.update(batch.video_index, detections, batch.gt_segments, batch.gt_labels)
-        self._test_records.update(to_records(batch.video_ids, detections, self.class_names))
+        self._evaluate("test", batch)
 
     def on_test_epoch_end(self) -> None:
+        self._drain("test")
         results = self.test_map.compute()
         report = self.test_map.last_report
         self.test_map.reset()
@@ -198,7 +231,21 @@ class TALLitModule(pl.LightningModule):
             self.writer.write(report, dict(sorted(merged.items())), extra)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> Records:
+        # Inline: Lightning wants each batch's records back from its own step.
         return to_records(batch.video_ids, self.detect(batch), self.class_names)
+
+    # ------------------------------------------------------------------ post-processing workers
+    def close_postprocess_pool(self, *args: Any, **kwargs: Any) -> None:
+        """Shut the post-processing workers down (a later batch starts them again). Also the
+        ``on_fit_end``, ``on_test_end``, ``on_predict_end`` and ``teardown(stage=)`` hooks."""
+        if self._pool is not None:
+            self._pool.close()
+
+    on_fit_end = on_test_end = on_predict_end = teardown = close_postprocess_pool
+
+    def configure_callbacks(self) -> list:
+        # On an exception Lightning calls only callbacks (on_exception), no module hook.
+        return [ClosePostprocessPool()] if self._pool is not None else []
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> dict[str, Any]:
