@@ -22,12 +22,13 @@ install:
 	$(BIN)/pip install -e ".[dev,video,sweeps]"
 
 # The whole suite, slow tests included (DDP on 2 CPU processes, sweeps through the launchers,
-# Optuna, W&B offline runs, kill-and-resume, full THUMOS dimensions): about 900 tests, 505 s
-# measured in a clean clone on 2 cores (2026-12-01, .ci/run).
+# Optuna, W&B offline runs, kill-and-resume, full THUMOS dimensions, video extraction, compile):
+# 945 tests, 724 s in a clean clone on 2 cores (2026-12-01 evening, .ci/run; 505 s before the
+# extraction, compile and worker-pool tests of that day).
 test:
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-# Without the slow tests: about 710 tests, 55 s on 2 idle cores (2026-12-01).
+# Without the slow tests: 750 tests, 200 s on 2 busy cores (load 2-3; 2026-12-01).
 test-fast:
 	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
 
