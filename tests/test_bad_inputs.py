@@ -19,19 +19,17 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import torch
 
 from helpers.lit_config import (
     TINY,
     one_torch_thread,  # noqa: F401  (autouse fixture)
     tiny_train_config,
+    write_untrained_checkpoint,
 )
 from logo_tal import evaluate, predict, score, train
-from logo_tal.build import build_detector, build_module
 from logo_tal.data import synthetic
 from logo_tal.data import validate as validate_cli
 from logo_tal.data.annotations import load_annotations
-from logo_tal.train import run_record
 
 # Every row runs the real command (many in a subprocess): part of `make test`, not test-fast.
 pytestmark = pytest.mark.slow
@@ -100,13 +98,7 @@ def tiny_ckpt(tmp_path_factory, tiny_source) -> Path:
     shutil.copytree(tiny_source / "npy", tmp / "data" / "synthetic")
     cfg = tiny_train_config(tmp, data_dir=tmp / "data")
     names = load_annotations(tmp / "data" / "synthetic" / synthetic.ANNOTATION_FILE).class_names
-    module = build_module(cfg, build_detector(cfg), names, cfg.data.tiou_thresholds)
-    module.run_record = run_record(cfg, {"seed": cfg.seed})
-    checkpoint = {"state_dict": module.state_dict()}
-    module.on_save_checkpoint(checkpoint)
-    path = tmp / "model.ckpt"
-    torch.save(checkpoint, path)
-    return path
+    return write_untrained_checkpoint(cfg, names, tmp / "model.ckpt")
 
 
 # ----------------------------------------------------------------------------- configs and data

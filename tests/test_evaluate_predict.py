@@ -6,18 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from helpers.lit_config import (
     compose_config,
     one_torch_thread,  # noqa: F401  (autouse fixture)
     tiny_train_config,
+    write_untrained_checkpoint,
 )
-from logo_tal.build import build_detector, build_module
 from logo_tal.checkpoint import load_checkpoint
 from logo_tal.evaluate import evaluate
 from logo_tal.predict import predict
-from logo_tal.train import run_record, train
+from logo_tal.train import train
 
 CLIPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "i3d_clips"
 
@@ -65,13 +64,7 @@ def _checkpoint_2048(tmp_path: Path, class_names: list[str]) -> Path:
     cfg = tiny_train_config(
         tmp_path, "data.input_dim=2048", f"data.num_classes={len(class_names)}"
     )
-    module = build_module(cfg, build_detector(cfg), class_names, cfg.data.tiou_thresholds)
-    module.run_record = run_record(cfg, {"seed": cfg.seed})
-    checkpoint = {"state_dict": module.state_dict()}
-    module.on_save_checkpoint(checkpoint)
-    path = tmp_path / "model.ckpt"
-    torch.save(checkpoint, path)
-    return path
+    return write_untrained_checkpoint(cfg, class_names, tmp_path / "model.ckpt")
 
 
 @pytest.mark.skipif(not CLIPS.is_dir(), reason=f"real I3D clips not found at {CLIPS}")

@@ -69,6 +69,20 @@ def tiny_train_config(
     return cfg
 
 
+def write_untrained_checkpoint(cfg: DictConfig, class_names: list[str], path: Path) -> Path:
+    """A checkpoint of ``cfg``'s untrained model at ``path``, written as train.py writes it
+    (weights, run record and the module's own checkpoint keys), without training."""
+    from logo_tal.build import build_detector, build_module
+    from logo_tal.train import run_record
+
+    module = build_module(cfg, build_detector(cfg), class_names, cfg.data.tiou_thresholds)
+    module.run_record = run_record(cfg, {"seed": cfg.seed})
+    checkpoint = {"state_dict": module.state_dict()}
+    module.on_save_checkpoint(checkpoint)
+    torch.save(checkpoint, path)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """Run each test on one intra-op thread, then restore the previous count.
