@@ -93,9 +93,9 @@ class TALLitModule(pl.LightningModule):
         self.assigner = assigner
         self.criterion = criterion
         self.postprocess = postprocess
-        if int(postprocess_workers) < 0:
-            raise UserInputError(f"module.postprocess_workers must be >= 0: {postprocess_workers}")
         workers = int(postprocess_workers)
+        if workers < 0:
+            raise UserInputError(f"module.postprocess_workers must be >= 0: {postprocess_workers}")
         self._pool = PostprocessPool(postprocess, workers) if workers > 0 else None
         self.optimizer_factory = optimizer
         self.weight_decay = float(weight_decay)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
 from torch import nn
 
 # "inductor" generates C++/OpenMP (CPU) or Triton (GPU) kernels; "aot_eager" traces and runs
@@ -49,8 +48,6 @@ def compile_detector(detector: nn.Module, **options: Any) -> nn.Module:
 
     Compilation itself happens on the first call with each new input shape (lazily).
     """
-    if options.get("mode") is None:
-        options.pop("mode", None)  # torch.compile rejects mode=None together with options
     detector.compile(**options)
     return detector
 
@@ -70,8 +67,3 @@ def compiled_graphs() -> int:
     from torch._dynamo import utils as dynamo_utils
 
     return int(dynamo_utils.counters["stats"].get("unique_graphs", 0))
-
-
-def reset_compile_state() -> None:
-    """Forget compiled graphs and timers (tests and benchmarks compile several variants)."""
-    torch._dynamo.reset()
