@@ -6,10 +6,12 @@ import pytest
 
 from logo_tal.errors import (
     EXIT_BAD_INPUT,
+    OneLineArgumentParser,
     UserInputError,
     describe,
     expected_error,
     one_line,
+    parse_arguments,
     run_reporting,
 )
 
@@ -51,3 +53,14 @@ def test_run_reporting(capsys, monkeypatch):
     monkeypatch.setenv("LOGO_TAL_DEBUG", "1")
     with pytest.raises(UserInputError):
         run_reporting("prog", bad)
+
+
+def test_parse_arguments_returns_argparse_status_instead_of_exiting(capsys):
+    parser = OneLineArgumentParser(prog="prog")
+    parser.add_argument("--n", type=int, required=True)
+    assert parse_arguments(parser, ["--n", "3"]).n == 3
+    assert parse_arguments(parser, ["--help"]) == 0
+    assert "usage: prog" in capsys.readouterr().out
+    assert parse_arguments(parser, ["--n", "x"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith("prog: error:") and "--n" in err and len(err.strip().splitlines()) == 1

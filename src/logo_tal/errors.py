@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 EXIT_BAD_INPUT = 2
 # Where the README explains the expected data layout (missing-data messages point here).
@@ -163,3 +163,14 @@ def run_reporting(
             raise
         return report(prog, err)
     return int(status or 0)
+
+
+def parse_arguments(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> argparse.Namespace | int:
+    """Parse ``argv``; ``--help`` and usage errors become the exit status argparse chose (0 or
+    2) instead of a ``SystemExit``, so a command's ``main`` can be called from Python."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as stop:
+        return int(stop.code or 0)

@@ -20,7 +20,12 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from logo_tal.errors import EXIT_BAD_INPUT, OneLineArgumentParser, run_reporting
+from logo_tal.errors import (
+    EXIT_BAD_INPUT,
+    OneLineArgumentParser,
+    parse_arguments,
+    run_reporting,
+)
 from logo_tal.evaluation.ap import DetectionReport, evaluate_detections
 from logo_tal.evaluation.io import load_ground_truth, load_predictions
 from logo_tal.protocol import THUMOS_TIOU
@@ -146,10 +151,9 @@ def _summary(report: DetectionReport, num_other: int, unknown: Sequence[str]) ->
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the scorer; returns the exit status (0 ok, 2 bad input or arguments)."""
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as stop:
-        return int(stop.code or 0)
+    args = parse_arguments(parser, argv)
+    if isinstance(args, int):
+        return args
 
     return run_reporting("logo-tal-score", lambda: _score(args))
 

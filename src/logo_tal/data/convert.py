@@ -49,7 +49,7 @@ from pathlib import Path
 
 from logo_tal.data.annotations import AnnotationError, load_annotations
 from logo_tal.data.video_info import VideoInfo, VideoInfoError, probe_videos, read_video_info
-from logo_tal.errors import OneLineArgumentParser, report
+from logo_tal.errors import OneLineArgumentParser, parse_arguments, report
 
 PROG = "logo-tal-convert"
 AMBIGUOUS = "Ambiguous"
@@ -503,10 +503,9 @@ def _to_json(args: argparse.Namespace) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a conversion; returns the exit status (0 ok, 2 bad input or arguments)."""
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as stop:
-        return int(stop.code or 0)
+    args = parse_arguments(parser, argv)
+    if isinstance(args, int):
+        return args
     try:
         if args.command in ("txt2json", "csv2json"):
             notes = _to_json(args)

@@ -25,7 +25,7 @@ import numpy as np
 
 from logo_tal.data.annotations import AnnotationError, load_annotations
 from logo_tal.data.feature_store import FeatureFileError, open_feature_store
-from logo_tal.errors import EXIT_BAD_INPUT, OneLineArgumentParser, run_reporting
+from logo_tal.errors import EXIT_BAD_INPUT, OneLineArgumentParser, parse_arguments, run_reporting
 from logo_tal.errors import report as report_error
 from logo_tal.grid import FeatureGrid
 
@@ -188,7 +188,9 @@ def _print(report: dict, code: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit status 0 clean, 1 problems found, 2 unreadable input (also one line on stderr)."""
-    args = _parser().parse_args(argv)
+    args = parse_arguments(_parser(), argv)
+    if isinstance(args, int):
+        return args
     return run_reporting("logo-tal-validate", lambda: _run(args))
 
 

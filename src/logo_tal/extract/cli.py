@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import torch
 
-from logo_tal.errors import EXIT_BAD_INPUT, OneLineArgumentParser, report
+from logo_tal.errors import EXIT_BAD_INPUT, OneLineArgumentParser, parse_arguments, report
 from logo_tal.extract.backbones import BACKBONES, IMPLEMENTATIONS, KINETICS
 from logo_tal.extract.pipeline import ExtractionSettings, extract_videos
 
@@ -78,10 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the extractor; returns the exit status (0 ok, 2 bad input)."""
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as stop:
-        return int(stop.code or 0)
+    args = parse_arguments(parser, argv)
+    if isinstance(args, int):
+        return args
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
     settings = ExtractionSettings(
