@@ -21,16 +21,22 @@ install:
 	# sweeps: the Hydra launcher/sweeper plugins (submitit, joblib, Optuna; docs/clusters.md).
 	$(BIN)/pip install -e ".[dev,video,sweeps]"
 
+# Tests run in parallel processes (pytest-xdist): one per core, at most 4 (each holds torch and
+# Lightning; the tests pin torch to one thread, so a second core is otherwise idle). worksteal
+# keeps both cores busy to the end although single tests take from milliseconds to a minute.
+# TEST_WORKERS=0 runs everything in one process (for pdb).
+TEST_WORKERS ?= auto
+XDIST = -n $(TEST_WORKERS) --maxprocesses 4 --dist worksteal
+
 # The whole suite, slow tests included (DDP on 2 CPU processes, sweeps through the launchers,
 # Optuna, W&B offline runs, kill-and-resume, full THUMOS dimensions, video extraction, compile):
-# 945 tests, 724 s in a clean clone on 2 cores (2026-12-01 evening, .ci/run; 505 s before the
-# extraction, compile and worker-pool tests of that day).
+# 949 tests, 442 s on the idle 2-core VM with 2 workers (2026-12-01; 696 s in one process).
 test:
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(XDIST) $(PYTEST_ARGS)
 
-# Without the slow tests: 750 tests, 200 s on 2 busy cores (load 2-3; 2026-12-01).
+# Without the slow tests: 754 tests, 81 s on the idle 2-core VM with 2 workers (2026-12-01).
 test-fast:
-	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -q $(XDIST) $(PYTEST_ARGS)
 
 lint:
 	$(BIN)/ruff check src tests scripts notebooks
