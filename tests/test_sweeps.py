@@ -28,7 +28,7 @@ from helpers.lit_config import (
 )
 from logo_tal.sweeps import paper_results as paper
 from logo_tal.sweeps.callback import SweepSummaryCallback
-from logo_tal.sweeps.summary import collect, expected_jobs, summarize, write_summary
+from logo_tal.sweeps.summary import _title, collect, expected_jobs, summarize, write_summary
 from logo_tal.train import main as train_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -266,6 +266,13 @@ def test_summary_files_with_the_paper_column_for_thumos(tmp_path):
     assert rows[1]["paper_mAP@0.4"] == "80.3"  # Table 1 prints every threshold
     assert rows[2]["beyond_paper"] == "true" and rows[2]["missing"] == "2"
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_summary_title_is_the_last_three_path_parts(tmp_path):
+    sweep = _sweep(tmp_path)
+    md = write_summary(sweep)["md"].read_text()
+    assert md.splitlines()[0] == "# Sweep summary: " + "/".join(sweep.resolve().parts[-3:])
+    assert _title(Path("/runs")) == "/runs" and _title(Path("/work/runs")) == "/work/runs"
 
 
 def test_summary_without_paper_column_on_synthetic(tmp_path):

@@ -380,8 +380,9 @@ def _seeds(row: Row) -> str:
 
 
 def _title(root: Path) -> str:
-    """``.../ablate_encoder/multiruns/2025-01-01_12-00-00`` -> the last three parts."""
-    return "/".join(root.resolve().parts[-3:])
+    """``.../ablate_encoder/multiruns/2025-01-01_12-00-00`` -> the last three parts; a
+    shallower path whole (``/work/runs``, not ``//work/runs``)."""
+    return Path(*root.resolve().parts[-3:]).as_posix()
 
 
 def to_markdown(summary: Summary) -> str:
