@@ -3,6 +3,7 @@ the fusion step, checkpoint payload."""
 
 from __future__ import annotations
 
+import copy
 import json
 import multiprocessing
 from types import SimpleNamespace
@@ -11,12 +12,15 @@ import pytest
 import torch
 
 from helpers.lit_config import (
+    CONF_DIR,
     one_torch_thread,  # noqa: F401  (autouse fixture)
     tiny_train_config,
 )
 from logo_tal.build import build_detector, build_module
 from logo_tal.callbacks import ClosePostprocessPool
 from logo_tal.data.batch import Batch
+from logo_tal.data.collate import collate
+from logo_tal.data.dataset import Sample
 from logo_tal.data.synthetic.layouts import write_synthetic_scores
 from logo_tal.data.video_scores import ExternalScores
 from logo_tal.evaluation.report import ResultsWriter
@@ -209,3 +213,65 @@ def test_an_exception_elsewhere_closes_the_started_pool(tmp_path):
     assert module._pool.started
     guard.on_exception(None, module, ValueError("e.g. a bad feature file"))
     assert not module._pool.started and not multiprocessing.active_children()
+
+
+ENCODERS = sorted(p.stem for p in (CONF_DIR / "model" / "encoder").glob("*.yaml"))
+HEADS = sorted(p.stem for p in (CONF_DIR / "model" / "head").glob("*.yaml"))
+
+
+def _training_step(module: TALLitModule, samples: list[Sample], padding: str):
+    """Loss and gradients of one training step on ``samples`` padded by ``padding``, from the
+    same random state (the noise and drop path draw from it)."""
+    module = copy.deepcopy(module)  # the loss normaliser is a buffer that a step moves
+    module.log = lambda *args, **kwargs: None
+    batch = collate(samples, module.detector.spec.divisor, 128, True, padding)
+    torch.manual_seed(1)
+    loss = module.training_step(batch, 0)
+    loss.backward()
+    grads = {n: p.grad for n, p in module.named_parameters() if p.grad is not None}
+    return batch.feats.shape[-1], loss.detach(), grads
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+@pytest.mark.parametrize("head", HEADS)
+def test_one_training_step_is_the_same_at_either_padding(tmp_path, encoder, head):
+    # Every encoder x head: the loss and every gradient of a step on batch-padded input equal
+    # those on max_seq_len-padded input (noise, drop path and all), so the two settings train
+    # the same model (docs/decisions.md D122).
+    torch.manual_seed(0)
+    module = _module(
+        tmp_path, f"model/encoder={encoder}", f"model/head={head}", "module.input_noise=0.1"
+    ).train()
+    gen = torch.Generator().manual_seed(0)
+    samples = [
+        Sample(
+            feats=torch.rand(C, t, generator=gen),
+            segments=seg,
+            labels=torch.tensor([i % 3] * len(seg)),
+            video_id=f"v{i}",
+            video_index=i,
+            duration=t / 7.5,
+            grid=FeatureGrid(30.0, 4.0, 16.0),
+            gt_segments=seg.double() / 7.5,
+            gt_labels=torch.tensor([i % 3] * len(seg)),
+        )
+        for i, (t, seg) in enumerate(
+            [(45, torch.tensor([[3.0, 12.0], [20.0, 41.0]])), (29, torch.tensor([[5.0, 9.0]]))]
+        )
+    ]
+    short_len, short_loss, short_grads = _training_step(module, samples, "batch")
+    long_len, long_loss, long_grads = _training_step(module, samples, "max_seq_len")
+    assert (short_len, long_len) == (48, 128)
+    assert torch.isfinite(short_loss) and short_loss > 0
+    torch.testing.assert_close(short_loss, long_loss, rtol=1e-5, atol=0)
+    assert short_grads.keys() == long_grads.keys() and len(short_grads) > 10
+    # Elementwise rtol 1e-5 with an atol at 1e-5 of each tensor's largest value (entries near
+    # zero carry the float noise of reordered sums), and a floor at 1e-7 of the model's largest
+    # gradient for tensors that are zero in exact arithmetic (a key-norm bias shifts every
+    # attention logit of a row alike: ~1e-11 of noise there).
+    floor = 1e-7 * max(float(g.abs().max()) for g in long_grads.values())
+    for name, grad in short_grads.items():
+        atol = max(1e-5 * float(long_grads[name].abs().max()), floor)
+        torch.testing.assert_close(
+            grad, long_grads[name], rtol=1e-5, atol=atol, msg=lambda m, n=name: f"{n}: {m}"
+        )

@@ -17,7 +17,7 @@ from logo_tal.data import config_resolvers  # noqa: F401  (${logo_tal.extraction
 from logo_tal.data.datamodule import TALDataModule
 from logo_tal.evaluation.report import ResultsWriter
 from logo_tal.lit_module import TALLitModule
-from logo_tal.models.compile import compile_detector, compile_options
+from logo_tal.models.compile import compile_detector, compile_options, training_pad_multiple
 from logo_tal.models.detector import Detector
 from logo_tal.models.score_fusion import ScoreFusion
 from logo_tal.utils.run import get_logger
@@ -36,7 +36,12 @@ def build_detector(cfg: DictConfig) -> Detector:
 
 
 def build_datamodule(cfg: DictConfig, detector: Detector, **overrides: Any) -> TALDataModule:
-    """The datamodule of ``cfg.data``, padding batches for ``detector``'s pyramid."""
+    """The datamodule of ``cfg.data``, padding batches for ``detector``'s pyramid (to few
+    distinct training lengths when the detector is compiled)."""
+    if compile_options(cfg.model) is not None and "train_pad_multiple" not in overrides:
+        overrides["train_pad_multiple"] = training_pad_multiple(
+            int(cfg.data.max_seq_len), detector.spec.divisor
+        )
     # Through a partial: Hydra would turn the PyramidSpec dataclass into a config node.
     make = hydra.utils.instantiate(cfg.data, _partial_=True, **overrides)
     return make(pyramid=detector.spec)

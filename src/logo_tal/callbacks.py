@@ -50,3 +50,29 @@ class ClosePostprocessPool(Callback):
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         pl_module.close_postprocess_pool()
+
+
+class PaddingMonitor(Callback):
+    """Logs ``train/pad_fraction``: the share of the epoch's training steps (batch x padded
+    length) that are padding, summed over every rank, so a user sees what padding costs
+    (``data.train_padding``, ``data.bucket_by_length``; docs/decisions.md D122). Always on
+    (``logo_tal.train`` adds it), so every logger gets it."""
+
+    def __init__(self) -> None:
+        self._counts = torch.zeros(2, dtype=torch.float64)  # padded steps, all steps
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        self._counts.zero_()
+
+    def on_train_batch_end(
+        self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        masks = batch.masks
+        self._counts[0] += float(masks.numel() - int(masks.sum()))
+        self._counts[1] += float(masks.numel())
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        counts = trainer.strategy.reduce(self._counts.to(pl_module.device), reduce_op="sum").cpu()
+        if counts[1] > 0:
+            fraction = float(counts[0] / counts[1])
+            pl_module.log("train/pad_fraction", fraction, on_epoch=True, sync_dist=False)

@@ -24,6 +24,7 @@ from logo_tal.errors import NonFiniteError, UserInputError
 from logo_tal.evaluation.metric import DetectionMAP
 from logo_tal.evaluation.records import Records, as_written, to_records
 from logo_tal.evaluation.report import ResultsWriter
+from logo_tal.models.input_noise import add_input_noise
 from logo_tal.models.optim import WarmupCosine, param_groups
 from logo_tal.models.outputs import DetectorOutput
 from logo_tal.models.postprocess_pool import PostprocessPool
@@ -120,12 +121,9 @@ class TALLitModule(pl.LightningModule):
         return self.detector(feats, masks)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
-        feats = batch.feats
-        if self.input_noise > 0:
-            # TriDet perturbs the input features in training only; padded steps stay zero so
-            # that padding never changes a valid output.
-            noise = torch.randn_like(feats) * self.input_noise
-            feats = feats + noise * batch.masks.unsqueeze(1).to(feats.dtype)
+        # TriDet perturbs the input features in training only; drawn per video, so that the
+        # padded length changes no draw (docs/decisions.md D122).
+        feats = add_input_noise(batch.feats, batch.masks, self.input_noise)
         flat = self.detector(feats, batch.masks).flat()
         with torch.no_grad():
             targets = self.assigner(flat, batch.segments, batch.labels)

@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from logo_tal.build import build_datamodule, build_detector, build_evaluating_module
+from logo_tal.callbacks import PaddingMonitor
 from logo_tal.checkpoint import check_resume, resume_path
 from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
 from logo_tal.config_checks import validate_config
@@ -78,8 +79,9 @@ def _build_trainer(cfg: DictConfig) -> pl.Trainer:
     if not loggers:
         # LearningRateMonitor refuses to run without a logger; train/lr is logged anyway.
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    # Always on: what an exact resume needs (docs/decisions.md D101).
-    callbacks.append(RNGState())
+    # Always on: what an exact resume needs (docs/decisions.md D101), and what padding costs
+    # (train/pad_fraction, docs/decisions.md D122).
+    callbacks += [RNGState(), PaddingMonitor()]
     return hydra.utils.instantiate(
         cfg.trainer,
         callbacks=callbacks,

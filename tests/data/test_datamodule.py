@@ -43,7 +43,10 @@ def test_end_to_end_batches(tiny_npy):
     assert dm.class_names == ["class_00", "class_01", "class_02"]
     batch = next(iter(dm.train_dataloader()))
     assert isinstance(batch, Batch)
-    assert batch.feats.shape == (2, 32, 128) and batch.masks.shape == (2, 128)
+    # Padded to the batch's longest video (train_padding=batch), rounded up to the divisor 8.
+    length = -(-int(batch.masks.sum(1).max()) // 8) * 8
+    assert batch.feats.shape == (2, 32, length) and batch.masks.shape == (2, length)
+    assert batch.masks[:, -8:].any()
     for segs, labels, t in zip(batch.segments, batch.labels, batch.masks.sum(1), strict=True):
         assert segs.dtype == torch.float32 and labels.dtype == torch.int64
         assert len(segs) == len(labels)
@@ -131,6 +134,10 @@ def test_config_errors(tiny_npy):
         _ = _dm(tiny_npy, num_classes=5).class_names
     with pytest.raises(ValueError, match="no videos in subset 'validation'"):
         _dm(tiny_npy, val_split="validation").setup("validate")
+    with pytest.raises(ValueError, match="data.train_padding must be one of batch, max_seq_len"):
+        _dm(tiny_npy, train_padding="longest")
+    with pytest.raises(ValueError, match="train_pad_multiple=12 is not a multiple of .* 8"):
+        _dm(tiny_npy, train_pad_multiple=12).train_dataloader()
 
 
 def test_predict_path(tiny_npy):
@@ -220,3 +227,39 @@ def test_drop_last_drops_only_the_last_partial_training_batch(tiny_npy):
     assert [len(ids) for ids in seen[True]] == [4]
     assert seen[True][0] == seen[False][0]  # same shuffle, only the remainder goes
     assert _dm(tiny_npy).drop_last is False
+
+
+def test_train_padding_setting_and_pad_multiple(tiny_npy):
+    fixed = _dm(tiny_npy, train_padding="max_seq_len")
+    fixed.setup("fit")
+    assert {b.feats.shape[-1] for b in fixed.train_dataloader()} == {128}
+    coarse = _dm(tiny_npy, train_pad_multiple=32)
+    coarse.setup("fit")
+    assert {b.feats.shape[-1] for b in coarse.train_dataloader()} <= {32, 64, 96, 128}
+    # Evaluation batches keep the pyramid's divisor whatever training uses.
+    assert any(b.feats.shape[-1] % 32 for b in coarse.val_dataloader())
+
+
+def test_bucket_by_length_groups_the_training_batches(tiny_npy):
+    """The loader draws from the length-grouping sampler (same videos, once each per epoch,
+    neighbours in length together), and its epoch travels in the datamodule's state."""
+    dm = _dm(tiny_npy, batch_size=2, bucket_by_length=True)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    sampler = dm.train_sampler()
+    assert loader.sampler is sampler
+    lengths = dm.dataset("train").training_lengths()
+    assert len(lengths) == 6 and all(64 <= n <= 128 for n in lengths)
+    batches = [b.video_ids for b in loader]
+    ids = dm.videos("train")
+    assert sorted(v for b in batches for v in b) == sorted(ids)
+    order = sorted(range(6), key=lambda i: lengths[i])
+    expected = {frozenset(ids[i] for i in order[k : k + 2]) for k in (0, 2, 4)}
+    assert {frozenset(b) for b in batches} == expected  # one pool: sorted pairs
+    sampler.set_epoch(4)
+    state = dm.state_dict()
+    assert state["sampler"]["epoch"] == 4
+    resumed = _dm(tiny_npy, batch_size=2, bucket_by_length=True)
+    resumed.load_state_dict(state)
+    resumed.setup("fit")
+    assert resumed.train_sampler().batches() == sampler.batches()

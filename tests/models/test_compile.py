@@ -18,8 +18,13 @@ from helpers.lit_config import (
     one_torch_thread,  # noqa: F401  (autouse fixture)
     tiny_train_config,
 )
-from logo_tal.build import build_detector
-from logo_tal.models.compile import compile_detector, compile_options
+from logo_tal.build import build_datamodule, build_detector
+from logo_tal.models.compile import (
+    COMPILED_TRAIN_LENGTHS,
+    compile_detector,
+    compile_options,
+    training_pad_multiple,
+)
 from logo_tal.train import train
 
 
@@ -120,3 +125,23 @@ def test_compiled_module_survives_deepcopy():
     clone = copy.deepcopy(detector)
     for a, b in zip(clone.state_dict().values(), detector.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("max_seq_len", "divisor", "multiple"),
+    [(2304, 32, 288), (768, 32, 96), (512, 16, 64), (128, 8, 16), (64, 32, 32)],
+)
+def test_a_compiled_detector_sees_at_most_eight_training_lengths(max_seq_len, divisor, multiple):
+    assert training_pad_multiple(max_seq_len, divisor) == multiple
+    lengths = {min(-(-t // multiple) * multiple, max_seq_len) for t in range(1, max_seq_len + 1)}
+    assert len(lengths) <= COMPILED_TRAIN_LENGTHS and all(n % divisor == 0 for n in lengths)
+
+
+def test_build_pads_training_batches_coarser_only_when_compiled(tmp_path):
+    eager = tiny_train_config(tmp_path)
+    assert build_datamodule(eager, build_detector(eager)).train_pad_multiple is None
+    compiled = tiny_train_config(tmp_path, "model.compile=true")
+    # The datamodule needs only the pyramid: the uncompiled detector of the same config has it.
+    detector = build_detector(eager)
+    datamodule = build_datamodule(compiled, detector)
+    assert datamodule.train_pad_multiple == training_pad_multiple(128, 8) == 16

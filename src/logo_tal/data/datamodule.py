@@ -15,10 +15,11 @@ import torch
 from torch.utils.data import DataLoader, get_worker_info
 
 from logo_tal.data.annotations import AnnotationDatabase, VideoRecord, load_annotations
-from logo_tal.data.collate import Collate
+from logo_tal.data.collate import TRAIN_PADDINGS, Collate
 from logo_tal.data.dataset import TALDataset, feature_records
 from logo_tal.data.extraction_record import check_features_record
 from logo_tal.data.feature_store import NpyFeatureStore, open_feature_store
+from logo_tal.data.sampler import LengthGroupedSampler
 from logo_tal.data.video_scores import ExternalScores
 from logo_tal.errors import DATA_DOCS, DataNotFoundError, UserInputError
 from logo_tal.protocol import THUMOS_TIOU
@@ -99,6 +100,15 @@ class TALDataModule(L.LightningDataModule):
         eval_batch_size: val/test/predict batch size (None: ``batch_size``).
         drop_last: drop the last incomplete training batch (AF/TD do; the THUMOS and ANet
             configs set it, docs/decisions.md D98). Evaluation loaders never drop.
+        train_padding: ``batch`` pads each training batch to its longest video (rounded up to
+            the pyramid's divisor), ``max_seq_len`` to the training window, as the ancestors
+            do; the same model either way (docs/decisions.md D122).
+        train_pad_multiple: training batches are padded to a multiple of this (None: the
+            pyramid's divisor); ``logo_tal.build`` sets it coarser for a compiled detector so
+            that an epoch brings few distinct shapes.
+        bucket_by_length: batch training videos of similar length together
+            (:class:`~logo_tal.data.sampler.LengthGroupedSampler`); changes which videos share
+            a batch, hence off by default.
         num_workers, pin_memory: DataLoader settings; workers persist when > 0.
         seed: seed of the crops and the shuffling.
         predict_features: ``.npy`` file or directory of them for the predict split, or None.
@@ -142,6 +152,9 @@ class TALDataModule(L.LightningDataModule):
         batch_size: int = 2,
         eval_batch_size: int | None = None,
         drop_last: bool = False,
+        train_padding: str = "batch",
+        train_pad_multiple: int | None = None,
+        bucket_by_length: bool = False,
         num_workers: int = 0,
         pin_memory: bool = False,
         seed: int = 0,
@@ -185,6 +198,16 @@ class TALDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.drop_last = bool(drop_last)
+        if train_padding not in TRAIN_PADDINGS:
+            raise UserInputError(
+                f"data.train_padding must be one of {', '.join(TRAIN_PADDINGS)}, got "
+                f"{train_padding!r}"
+            )
+        self.train_padding = train_padding
+        self.train_pad_multiple = train_pad_multiple
+        self.bucket_by_length = bool(bucket_by_length)
+        self._sampler: LengthGroupedSampler | None = None
+        self._sampler_state: dict | None = None  # from a checkpoint
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.seed = seed
@@ -482,19 +505,51 @@ class TALDataModule(L.LightningDataModule):
                 "TALDataModule needs the detector's pyramid to pad batches: pass "
                 "pyramid=detector.spec"
             )
+        sampler = self.train_sampler() if training and self.bucket_by_length else None
         workers = self.num_workers
         return DataLoader(
             self.dataset(split),
             batch_size=self.batch_size if training else self.eval_batch_size,
-            shuffle=training,
-            drop_last=self.drop_last and training,
+            shuffle=training and sampler is None,
+            sampler=sampler,
+            # The sampler drops what drop_last drops itself (its batches must stay whole).
+            drop_last=self.drop_last and training and sampler is None,
             num_workers=workers,
-            collate_fn=Collate(self.pyramid.divisor, self.max_seq_len, training),
+            collate_fn=self._collate(training),
             pin_memory=self.pin_memory,
             persistent_workers=workers > 0,
             worker_init_fn=seed_worker if workers > 0 else None,
             generator=generator,
         )
+
+    def _collate(self, training: bool) -> Collate:
+        divisor = self.pyramid.divisor
+        if training and self.train_pad_multiple is not None:
+            if self.train_pad_multiple % divisor:
+                raise UserInputError(
+                    f"train_pad_multiple={self.train_pad_multiple} is not a multiple of the "
+                    f"pyramid's divisor {divisor}"
+                )
+            divisor = self.train_pad_multiple
+        return Collate(divisor, self.max_seq_len, training, self.train_padding)
+
+    def train_sampler(self) -> LengthGroupedSampler:
+        """The length-grouping sampler of ``bucket_by_length`` (one per datamodule; under DDP
+        it takes the attached trainer's world size and rank)."""
+        if self._sampler is None:
+            trainer = self.trainer
+            world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+            self._sampler = LengthGroupedSampler(
+                self.dataset("train").training_lengths(),
+                self.batch_size,
+                seed=self.seed,
+                drop_last=self.drop_last,
+                num_replicas=world,
+                rank=rank,
+            )
+            if self._sampler_state is not None:
+                self._sampler.load_state_dict(self._sampler_state)
+        return self._sampler
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")
@@ -511,7 +566,8 @@ class TALDataModule(L.LightningDataModule):
     # ----------------------------------------------------------------- resuming
     def state_dict(self) -> dict[str, Any]:
         """The data order, saved in every checkpoint: each split's loader generator (shuffling,
-        worker seeds) and the main process's crop generator (docs/decisions.md D101)."""
+        worker seeds), the main process's crop generator (docs/decisions.md D101) and, with
+        ``bucket_by_length``, the sampler's epoch."""
         state: dict[str, Any] = {
             "generators": {split: g.get_state() for split, g in self._generators.items()}
         }
@@ -519,6 +575,9 @@ class TALDataModule(L.LightningDataModule):
         crops = train.rng_state() if train is not None else self._crop_state
         if crops is not None:
             state["crops"] = crops
+        sampler = self._sampler.state_dict() if self._sampler is not None else self._sampler_state
+        if sampler is not None:
+            state["sampler"] = sampler
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -528,5 +587,8 @@ class TALDataModule(L.LightningDataModule):
             generator.set_state(value)
             self._generators[split] = generator
         self._crop_state = state_dict.get("crops")
+        self._sampler_state = state_dict.get("sampler")
+        if self._sampler_state is not None and self._sampler is not None:
+            self._sampler.load_state_dict(self._sampler_state)
         if self._crop_state is not None and "train" in self.datasets:
             self.datasets["train"].set_rng_state(self._crop_state)

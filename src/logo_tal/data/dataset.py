@@ -150,6 +150,14 @@ class TALDataset(Dataset):
         generator.bit_generator.state = state
         self._rng_gen, self._rng_key = generator, (os.getpid(), None)
 
+    def training_lengths(self) -> list[int]:
+        """Each video's length as training sees it before the random crop: ``resize_to``, or
+        the feature length capped at ``max_seq_len`` (the crop shortens a video by at most
+        ``1 - crop_ratio[0]`` more). Read from the files' headers, not their data."""
+        if self.resize_to is not None:
+            return [int(self.resize_to)] * len(self.records)
+        return [min(self.store.length(r.video_id), self.max_seq_len) for r in self.records]
+
     def grid(self, index: int, length: int | None = None) -> FeatureGrid:
         """Effective grid of a video (``length`` = its T, needed only in resize mode)."""
         rec = self.records[index]

@@ -5,8 +5,10 @@ post-processing stay eager because their shapes depend on the annotations and th
 candidates, which would recompile on every batch. The module is compiled in place
 (``nn.Module.compile``), so its state-dict keys, checkpoints and the EMA copy are unchanged.
 
-Shapes: training batches padded to ``data.max_seq_len`` are static, so one graph serves a whole
-run; evaluation lengths vary per video, and dynamo marks the length dynamic after the second
+Shapes: training batches are padded to ``data.max_seq_len`` (one static shape) or, by default, to
+their longest video; compiled, that length is rounded up to one of at most
+:data:`COMPILED_TRAIN_LENGTHS` multiples (:func:`training_pad_multiple`) so that an epoch brings
+few shapes. Evaluation lengths vary per video, and dynamo marks the length dynamic after the second
 distinct length (its automatic dynamic shapes), so evaluation compiles about twice, not once
 per video. Measured costs and the default: docs/benchmarks.md, docs/decisions.md D119.
 """
@@ -21,6 +23,17 @@ from torch import nn
 # "inductor" generates C++/OpenMP (CPU) or Triton (GPU) kernels; "aot_eager" traces and runs
 # the same graphs with eager kernels (what the equality tests use: no code generation).
 KNOWN_BACKENDS = ("inductor", "aot_eager", "eager", "cudagraphs")
+# Distinct training lengths a compiled detector sees with data.train_padding=batch: dynamo's
+# default recompile limit is 8 per frame, and 8 steps up to max_seq_len keep most of the saving.
+COMPILED_TRAIN_LENGTHS = 8
+
+
+def training_pad_multiple(max_seq_len: int, divisor: int) -> int:
+    """The padding multiple that gives a compiled detector at most
+    :data:`COMPILED_TRAIN_LENGTHS` training lengths: ``max_seq_len / 8`` rounded up to a
+    multiple of the pyramid's ``divisor`` (THUMOS14: 2304 / 8 = 288)."""
+    units = -(-(max_seq_len // divisor) // COMPILED_TRAIN_LENGTHS)
+    return max(units, 1) * divisor
 
 
 def compile_options(model_cfg: Mapping[str, Any]) -> dict[str, Any] | None:
