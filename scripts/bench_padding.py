@@ -258,17 +258,18 @@ def run(cases, width, accelerator, videos, anet_videos, compile_graphs, work) ->
 
 
 def table(results: dict[str, Any]) -> str:
+    head = ["case", "videos", "setting", "epoch s", "speed-up", "pad fraction", "lengths"]
     lines = [
-        "| case | videos | setting | epoch s | speed-up | pad fraction | lengths | graphs | peak MB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join([*head, "graphs", "peak MB"]) + " |",
+        "|" + "---|" * (len(head) + 2),
     ]
     for case, entry in results["cases"].items():
         for setting, row in entry["settings"].items():
             lines.append(
                 f"| {case} | {entry['data']['videos']} | {setting} | {row['epoch_s']:.1f} | "
                 f"{row.get('speedup', float('nan')):.2f}x | {row['pad_fraction']:.3f} | "
-                f"{row['distinct_lengths']} | {row['graphs'] if row['graphs'] is not None else '-'} | "
-                f"{row['peak_mb']:.0f} |"
+                f"{row['distinct_lengths']} | {'-' if row['graphs'] is None else row['graphs']} "
+                f"| {row['peak_mb']:.0f} |"
             )
     return "\n".join(lines)
 
@@ -280,8 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--videos", type=int, default=None, help="THUMOS/own videos (all)")
     parser.add_argument("--anet-videos", type=int, default=1600, help="sampled of 9,649")
-    parser.add_argument("--compile-graphs", nargs="?", const="aot_eager", default=None,
-                        help="also a compiled THUMOS epoch (backend, default aot_eager)")  # fmt: skip
+    parser.add_argument(
+        "--compile-graphs",
+        nargs="?",
+        const="aot_eager",
+        default=None,
+        help="also a compiled THUMOS epoch (backend, default aot_eager)",
+    )
     parser.add_argument("--quick", action="store_true", help="8 videos per case (smoke run)")
     parser.add_argument("--out", type=Path, default=None, help="JSON results")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
