@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_compile  # noqa: E402
 import bench_evaluation  # noqa: E402
 import bench_model  # noqa: E402
+import bench_padding  # noqa: E402
 import bench_postprocess  # noqa: E402
 import bench_scorer  # noqa: E402
 import numpy as np  # noqa: E402
@@ -330,6 +331,17 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         add(case, "detector per video", r["detector_ms_per_video"], "ms")
         add(case, "post-processing per video", r["postprocess_ms_per_video"], "ms")
         add(case, "waited for NMS per video", r["wait_ms_per_video"], "ms")
+    for case, entry in results.get("padding", {}).get("cases", {}).items():
+        for setting, r in entry["settings"].items():
+            label = f"padding {case} {entry['data']['videos']} videos {setting}"
+            target = bench_padding.TARGETS.get((case, setting))
+            add(label, "epoch", r["epoch_s"], "s")
+            add(label, "speed-up over max_seq_len", r["speedup"], "x")
+            if target is not None:
+                rows[-1]["target"] = f">= {target:g}"
+                rows[-1]["status"] = "PASS" if r["speedup"] >= target else "MISS"
+            add(label, "pad fraction", 100 * r["pad_fraction"], "%")
+            add(label, "peak memory", r["peak_mb"], "MB")
     for r in results["lengths"]:
         case = f"length logo+clff B=1 T={r['length']}"
         add(case, "inference", r["fwd_s"] * 1e3, "ms")
@@ -375,6 +387,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="fake THUMOS test videos evaluated end to end (default 212, quick 2; 0 skips)",
     )
+    parser.add_argument(
+        "--padding-cases",
+        nargs="*",
+        default=None,
+        help="training-padding section: thumos anet own (default all; none skips)",
+    )
     parser.add_argument("--gt", type=Path, default=bench_scorer.DEFAULT_GT)
     parser.add_argument("--strict", action="store_true", help="exit 1 if any target is missed")
     parser.add_argument(
@@ -419,6 +437,12 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "evaluation_max_steps": 576 if quick else 2304,
         "evaluation_workers": [0, 2],
+        "padding_cases": (
+            list(bench_padding.CASES) if args.padding_cases is None else args.padding_cases
+        ),
+        # One epoch per setting at the synthetic model's width (docs/benchmarks.md "Padding").
+        "padding_videos": 8 if quick else None,
+        "padding_anet_videos": 32 if quick else 1600,
         "targets": {k: f"{op} {v:g}" for k, (op, v) in TARGETS.items()},
     }
     print(
@@ -455,6 +479,12 @@ def main(argv: list[str] | None = None) -> int:
             else {"split": None, "rows": []}
         ),
     }
+    if settings["padding_cases"] and settings["padding_cases"] != ["none"]:
+        sections["padding"] = lambda: bench_padding.measure(
+            settings["padding_cases"],
+            videos=settings["padding_videos"],
+            anet_videos=settings["padding_anet_videos"],
+        )
     if settings["compile_backend"] not in (None, "none"):
         sections["compile"] = lambda: [
             bench_compile.measure(

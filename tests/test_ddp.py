@@ -12,6 +12,8 @@ from helpers.lit_config import (
     one_torch_thread,  # noqa: E402,F401  (autouse fixture)
     tiny_train_config,  # noqa: E402
 )
+from logo_tal.build import build_datamodule, build_detector
+from logo_tal.data.sampler import LengthGroupedSampler
 from logo_tal.train import train  # noqa: E402
 from logo_tal.utils.dist import gather_objects  # noqa: E402
 
@@ -51,3 +53,33 @@ def test_ddp_spawn_two_cpu_processes_gather_all_test_videos(tmp_path):
     detections = json.loads((tmp_path / "run" / "detections.json").read_text())["results"]
     assert len(detections) == 4
     assert metrics["test/mAP_avg"] == pytest.approx(saved["average_mAP"])
+
+
+@pytest.mark.slow
+def test_bucket_by_length_under_ddp_splits_the_grouped_epoch_between_ranks(tmp_path):
+    """Lightning keeps the length-grouping sampler under DDP (no DistributedSampler of its own
+    replaces it) and each rank trains on its share of the same grouped epoch."""
+    cfg = tiny_train_config(
+        tmp_path,
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.strategy=ddp_spawn",
+        "trainer.devices=2",
+        "trainer.max_epochs=1",
+        "trainer.limit_val_batches=0",
+        "trainer.limit_test_batches=1",
+        "data.bucket_by_length=true",
+        "logger=[]",
+        "+callbacks.record._target_=helpers.record_batches.RecordTrainBatches",
+        f"+callbacks.record.out_dir={tmp_path}",
+    )
+    train(cfg)
+    seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    datamodule = build_datamodule(cfg, build_detector(cfg))
+    ids = datamodule.videos("train")
+    lengths = datamodule.dataset("train").training_lengths()
+    for rank, batches in enumerate(seen):
+        sampler = LengthGroupedSampler(lengths, 2, seed=cfg.seed, num_replicas=2, rank=rank)
+        assert batches == [[ids[i] for i in b] for b in sampler.batches()]
+    assert len(seen[0]) == len(seen[1])  # 6 videos, 2 per batch, 2 ranks: 2 steps each
+    assert {v for batches in seen for b in batches for v in b} == set(ids)

@@ -204,3 +204,21 @@ def test_checkpoint_with_arbitrary_objects_is_refused(tmp_path):
     torch.save({"state_dict": {}, "score": Crash("an arbitrary object")}, path)
     with pytest.raises(CheckpointError, match="holds objects other than tensors"):
         resume.read_checkpoint(path)
+
+
+@pytest.mark.slow
+def test_crash_then_resume_with_bucket_by_length_equals_uninterrupted(tmp_path_factory):
+    """The length-grouping sampler's epoch travels in the checkpoint: an interrupted bucketed
+    run resumes into the same batches (docs/decisions.md D122)."""
+    data = tmp_path_factory.getbasetemp() / "data"
+    bucketed = [*RUN, "data.bucket_by_length=true"]
+    ref = tmp_path_factory.mktemp("bucketed_reference")
+    train(tiny_train_config(ref, *bucketed, data_dir=data))
+    checkpoint = torch.load(ref / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["TALDataModule"]["sampler"]["epoch"] == 2
+    tmp = tmp_path_factory.mktemp("bucketed_crashed")
+    crash = ["+callbacks.crash._target_=helpers.crash.CrashAtEpoch", "+callbacks.crash.epoch=2"]
+    with pytest.raises(Crash):
+        train(tiny_train_config(tmp, *bucketed, "ckpt_path=auto", *crash, data_dir=data))
+    train(tiny_train_config(tmp, *bucketed, "ckpt_path=auto", data_dir=data))
+    assert results(tmp / "run") == results(ref / "run")

@@ -28,10 +28,13 @@ def test_quick_benchmark_writes_the_json(tmp_path, benchmark_module):
     out = tmp_path / "bench.json"
     # One thread: on the shared 2-core machine a second OpenMP thread mostly waits.
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--out", str(out)],
+        [
+            *(sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--out", str(out)),
+            *("--padding-cases", "own"),
+        ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
         cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -45,10 +48,20 @@ def test_quick_benchmark_writes_the_json(tmp_path, benchmark_module):
         "scorer",
         "lengths",
         "evaluation",
+        "padding",
         "summary",
         "passed",
         "section_seconds",
     }
+    own = data["padding"]["cases"]["own"]
+    assert own["data"]["videos"] == 8 and set(own["settings"]) == {
+        "max_seq_len",
+        "batch",
+        "bucketed",
+    }
+    fixed, batch = own["settings"]["max_seq_len"], own["settings"]["batch"]
+    assert fixed["pad_fraction"] > 0.95 > 0.3 > batch["pad_fraction"]  # 27 of 2304 vs of 32
+    assert fixed["speedup"] == 1.0 and batch["epoch_s"] > 0 and batch["peak_mb"] > 0
     env = data["environment"]
     assert env["torch_threads"] == 1 and env["torch"] and env["cpu_model"]
     assert len(env["load_avg_start"]) == 3 and len(env["load_avg_end"]) == 3
@@ -163,3 +176,15 @@ def test_summary_lists_the_compile_rows(benchmark_module):
     assert values["train step compiled"] == 1500.0
     assert values["compile time train + infer"] == 400.0
     assert values["THUMOS run train, compiled"] == 1.8
+
+
+def test_padding_benchmark_lengths_follow_the_real_training_videos(benchmark_module):
+    bench_padding = benchmark_module.bench_padding
+
+    thumos = [steps for steps, _, _ in bench_padding.case_lengths("thumos", None)]
+    assert len(thumos) == 200 and 1100 < np.median(thumos) < 1150  # THUMOS14 validation
+    anet = [steps for steps, _, _ in bench_padding.case_lengths("anet", None)]
+    assert len(anet) == 9649 and 100 < np.median(anet) < 115  # ANet-1.3 training, TSP grid
+    sample = bench_padding.case_lengths("anet", 1600)
+    assert len(sample) == 1600 and sample == bench_padding.case_lengths("anet", 1600)
+    assert {steps for steps, _, _ in bench_padding.case_lengths("own", 4)} == {27}  # 8-s clips
