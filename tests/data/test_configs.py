@@ -54,5 +54,7 @@ def test_synthetic_config_generates_and_loads(tmp_path):
     dm.prepare_data()
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    assert batch.feats.shape[1:] == (32, 128)
+    # train_padding=batch: the longest video of the batch, rounded up to the divisor 8.
+    longest = int(batch.masks.sum(1).max())
+    assert batch.feats.shape[1:] == (32, -(-longest // 8) * 8)
     assert (tmp_path / "synthetic" / "features").is_dir()
