@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,18 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def _no_wandb_session_left():
+    """End any W&B session after each test: a session keeps the environment it started with
+    (WANDB_MODE, WANDB_DIR, ...) for the rest of the process ("Changes to your wandb environment
+    variables will be ignored"), so a later test in the same worker would log with an earlier
+    test's settings."""
+    yield
+    wandb = sys.modules.get("wandb")
+    if wandb is not None:
+        wandb.teardown()
 
 
 @pytest.fixture(scope="session")
