@@ -19,7 +19,6 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -28,12 +27,8 @@ from logo_tal.evaluation.ap import (
     Predictions,
     evaluate_detections,
 )
-from logo_tal.evaluation.io import (
-    detections_to_results,
-    load_ground_truth,
-    load_predictions,
-    write_results,
-)
+from logo_tal.evaluation.io import load_ground_truth, load_predictions
+from logo_tal.evaluation.report import write_detections
 from logo_tal.protocol import ANET_TIOU, THUMOS_TIOU
 
 DEFAULT_GT = (
@@ -91,14 +86,15 @@ def synthetic_anet(rng: np.random.Generator, num_videos=1000, num_classes=200, n
     )
 
 
-def _per_video(preds: Predictions, gt: GroundTruth) -> list[SimpleNamespace]:
-    """Split detections by video, in the shape ``detections_to_results`` takes."""
-    out = []
-    for v in range(len(gt.video_ids)):
-        rows = preds.video == v
-        segments = np.stack([preds.start[rows], preds.end[rows]], axis=1)
-        out.append(
-            SimpleNamespace(segments=segments, scores=preds.score[rows], labels=preds.label[rows])
+def _results(preds: Predictions, gt: GroundTruth) -> dict[str, list[dict]]:
+    """The ``"results"`` entries of a detections file holding ``preds``."""
+    out: dict[str, list[dict]] = {video: [] for video in gt.video_ids}
+    for v, label, s, e, x in zip(
+        preds.video.tolist(), preds.label.tolist(), preds.start.tolist(), preds.end.tolist(),
+        preds.score.tolist(), strict=True,
+    ):  # fmt: skip
+        out[gt.video_ids[v]].append(
+            {"segment": [s, e], "label": gt.class_names[label], "score": x}
         )
     return out
 
@@ -118,10 +114,7 @@ def thumos_case(gt_path: Path, repeats: int, rng: np.random.Generator) -> dict[s
     preds = synthetic_detections(gt, 200, rng, duration=200.0)
     seconds, report = best_time(lambda: evaluate_detections(gt, preds, THUMOS_TIOU), repeats)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "results.json"
-        write_results(
-            path, detections_to_results(gt.video_ids, _per_video(preds, gt), gt.class_names)
-        )
+        path = write_detections(tmp, _results(preds, gt), "results.json")
         read_s, _ = best_time(lambda: load_predictions(path, gt), repeats)
     return {
         "videos": len(gt.video_ids),

@@ -17,8 +17,8 @@ import pytest
 
 from logo_tal.data.synthetic.generator import TEST_SUBSET, generate
 from logo_tal.evaluation.ap import evaluate_detections
-from logo_tal.evaluation.io import load_ground_truth, load_predictions, write_results
-from logo_tal.evaluation.report import write_metrics
+from logo_tal.evaluation.io import load_ground_truth, load_predictions
+from logo_tal.evaluation.report import write_detections, write_metrics
 
 matplotlib.use("Agg")
 
@@ -105,7 +105,7 @@ def _tiny_run(tmp_path: Path) -> tuple[Path, Path, dict]:
             {"segment": [0.0, 1.0], "label": gt.class_names[0], "score": 0.2}
         ]
     run = tmp_path / "run"
-    write_results(run / "detections.json", results, version="test")
+    write_detections(run, results, extra={"version": "test"})
     # metrics.json as a run writes it, from the same detections.
     report = evaluate_detections(gt, load_predictions(run / "detections.json", gt))
     write_metrics(run, report, {"split": "test"})

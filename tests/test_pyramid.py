@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from logo_tal.pyramid import PyramidSpec
 
@@ -20,7 +19,6 @@ def test_six_levels_match_actionformer():
         (64.0, 10000.0),
     ]
     assert spec.divisor == 32
-    assert spec.level_lengths(2304) == [2304, 1152, 576, 288, 144, 72]
 
 
 @pytest.mark.parametrize("num_levels", [3, 4, 5, 6, 7])
@@ -35,13 +33,11 @@ def test_ranges_tile_the_axis(num_levels):
         assert ranges[-2:] == [(64.0, 128.0), (128.0, 10000.0)]
 
 
-def test_points_and_bad_lengths():
+def test_bad_lengths_and_levels():
     spec = PyramidSpec(3)
-    pts = spec.points(8)
-    assert [p.tolist() for p in pts] == [list(range(8)), [0.0, 2.0, 4.0, 6.0], [0.0, 4.0]]
-    assert pts[0].dtype == torch.float32
+    spec.check_length(8)
     with pytest.raises(ValueError, match="multiple of 4"):
-        spec.level_lengths(10)
+        spec.check_length(10)
     with pytest.raises(ValueError):
         PyramidSpec(0)
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 # Largest regression distance of the last level, in grid units (ActionFormer / TriDet configs).
 UNBOUNDED = 10000.0
 # Level 0 regresses distances in [0, 4]; level l >= 1 in [2^(l+1), 2^(l+2)]
@@ -66,14 +64,3 @@ class PyramidSpec:
                 f"{name}={length} is not a multiple of {self.divisor} = 2**(num_levels-1) "
                 f"(num_levels={self.num_levels}); use {nearest}"
             )
-
-    def level_lengths(self, length: int) -> list[int]:
-        self.check_length(length)
-        return [length // s for s in self.strides]
-
-    def points(self, length: int, device=None) -> list[torch.Tensor]:
-        """Per level, grid positions ``(T_l,)`` of its points in level-0 units (float32)."""
-        return [
-            torch.arange(n, device=device, dtype=torch.float32) * s
-            for n, s in zip(self.level_lengths(length), self.strides, strict=True)
-        ]

@@ -6,15 +6,17 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
+from logo_tal.detections import Detections
 from logo_tal.evaluation.ap import Predictions, evaluate_detections
 from logo_tal.evaluation.io import (
     EvaluationInputError,
-    detections_to_results,
     load_ground_truth,
     load_predictions,
-    write_results,
 )
+from logo_tal.evaluation.records import as_written, to_records
+from logo_tal.evaluation.report import write_detections
 
 GT = {
     "database": {
@@ -86,19 +88,19 @@ def test_non_ascii_escapes_are_read_as_utf8(tmp_path):
 def test_write_and_read_back(tmp_path):
     gt = load_ground_truth(write(tmp_path / "gt.json", GT), subset="test")
 
-    class Det:
-        segments = np.array([[1.0, 5.0], [10.0, 20.0]])
-        scores = np.array([0.9, 0.8])
-        labels = np.array([0, 1])
-
-    results = detections_to_results(["v1"], [Det()], gt.class_names)
-    write_results(tmp_path / "out" / "pred.json", results, version="test")
+    dets = Detections(
+        segments=torch.tensor([[1.0, 5.0], [10.0, 20.0]]),
+        scores=torch.tensor([0.9, 0.8]),
+        labels=torch.tensor([0, 1]),
+    )
+    results = to_records(["v1"], [as_written(dets)], gt.class_names)
+    write_detections(tmp_path / "out", results, "pred.json", {"version": "test"})
     on_disk = json.loads((tmp_path / "out" / "pred.json").read_text(encoding="utf-8"))
     assert on_disk["version"] == "test"
     assert on_disk["results"]["v1"][0] == {
         "segment": [1.0, 5.0],
         "label": "Café au lait",
-        "score": 0.9,
+        "score": pytest.approx(0.9),
     }
     preds = load_predictions(tmp_path / "out" / "pred.json", gt)
     assert evaluate_detections(gt, preds, [0.5]).mAP[0] == 1.0

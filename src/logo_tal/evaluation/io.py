@@ -11,11 +11,9 @@ numpy only, like ``ap.py``: the CLI must not pay for importing torch.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -213,53 +211,3 @@ def load_predictions(path: str | os.PathLike, ground_truth: GroundTruth) -> Pred
         unknown_videos=unknown_videos,
         unknown_labels=list(unknown_labels),
     )
-
-
-def detections_to_results(
-    video_ids: Sequence[str],
-    detections: Iterable[Any],
-    class_names: Sequence[str],
-) -> dict[str, list[dict[str, Any]]]:
-    """Turn per-video detections into the ``"results"`` mapping of a result file.
-
-    Args:
-        video_ids: one name per video.
-        detections: one object per video with ``segments`` (N, 2) seconds, ``scores`` (N,) and
-            ``labels`` (N,) class indices, as numpy arrays or CPU tensors (e.g.
-            :class:`~logo_tal.models.outputs.Detections`).
-        class_names: class index -> label written to the file.
-
-    Returns:
-        ``{video: [{"segment": [s, e], "label": name, "score": x}, ...]}``.
-    """
-    results: dict[str, list[dict[str, Any]]] = {}
-    for video_id, det in zip(video_ids, detections, strict=True):
-        segments = np.asarray(det.segments, dtype=np.float64).reshape(-1, 2)
-        scores = np.asarray(det.scores, dtype=np.float64).reshape(-1)
-        labels = np.asarray(det.labels, dtype=np.int64).reshape(-1)
-        results.setdefault(video_id, []).extend(
-            {"segment": [float(s), float(e)], "label": class_names[c], "score": float(x)}
-            for (s, e), c, x in zip(
-                segments.tolist(), labels.tolist(), scores.tolist(), strict=True
-            )
-        )
-    return results
-
-
-def write_results(
-    path: str | os.PathLike,
-    results: Mapping[str, Sequence[Mapping[str, Any]]],
-    **extra: Any,
-) -> None:
-    """Write an ActivityNet result file ``{"results": {...}, **extra}`` as UTF-8 JSON.
-
-    Args:
-        path: output file; parent directories are created.
-        results: ``{video: [{"segment": [s, e], "label": str, "score": float}]}``.
-        **extra: other top-level keys (e.g. ``version``, ``external_data``).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"results": {video: list(entries) for video, entries in results.items()}, **extra}
-    # ensure_ascii=False keeps non-ASCII labels readable; the file is UTF-8 either way.
-    path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")

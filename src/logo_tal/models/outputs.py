@@ -29,10 +29,6 @@ class DetectorOutput:
     def num_levels(self) -> int:
         return len(self.strides)
 
-    @property
-    def class_aware(self) -> bool:
-        return self.offsets[0].shape[2] > 1
-
     def flat(self) -> FlatOutput:
         """Concatenate levels along time: P = sum_l T_l points."""
         device = self.cls_logits[0].device
