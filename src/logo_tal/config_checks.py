@@ -6,21 +6,16 @@ empty pyramid level, or a crash when the first feature file is read.
 
 from __future__ import annotations
 
-from typing import Any
-
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from logo_tal.data.video_scores import check_score_file
 from logo_tal.errors import UserInputError
 from logo_tal.pyramid import PyramidSpec
+from logo_tal.utils.config_access import select
 
 
 class ConfigError(UserInputError):
     """The config cannot work; the message names the keys involved."""
-
-
-def _get(cfg: DictConfig, key: str, default: Any = None) -> Any:
-    return OmegaConf.select(cfg, key, default=default, throw_on_missing=False)
 
 
 def validate_config(cfg: DictConfig) -> list[str]:
@@ -41,8 +36,8 @@ def validate_config(cfg: DictConfig) -> list[str]:
     """
     errors: list[str] = []
     warnings: list[str] = []
-    levels = _get(cfg, "model.num_levels")
-    max_len = _get(cfg, "data.max_seq_len")
+    levels = select(cfg, "model.num_levels")
+    max_len = select(cfg, "data.max_seq_len")
     if levels is not None:
         try:
             spec = PyramidSpec(int(levels))
@@ -51,17 +46,17 @@ def validate_config(cfg: DictConfig) -> list[str]:
             spec = None
         if spec is not None and max_len is not None:
             errors.extend(_pyramid_problems(spec, int(max_len)))
-    for t in _get(cfg, "data.tiou_thresholds", []) or []:
+    for t in select(cfg, "data.tiou_thresholds", []) or []:
         if not 0.0 < float(t) <= 1.0:
             errors.append(f"data.tiou_thresholds contains {t}, outside (0, 1]")
-    fusion = _get(cfg, "data.fusion")
+    fusion = select(cfg, "data.fusion")
     if fusion:
         try:
             check_score_file(fusion.get("scores_file"))
         except FileNotFoundError as err:
             errors.append(str(err))
-    warmup = _get(cfg, "module.warmup_epochs")
-    epochs = _get(cfg, "trainer.max_epochs")
+    warmup = select(cfg, "module.warmup_epochs")
+    epochs = select(cfg, "trainer.max_epochs")
     if warmup is not None and epochs is not None and 0 < int(epochs) <= float(warmup):
         warnings.append(
             f"trainer.max_epochs={epochs} <= module.warmup_epochs={warmup}: the learning rate "

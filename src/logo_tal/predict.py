@@ -29,7 +29,7 @@ from logo_tal.checkpoint import load_checkpoint, load_weights, stored_class_name
 from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
 from logo_tal.data.video_scores import ExternalScores
 from logo_tal.errors import UserInputError, expected_error
-from logo_tal.evaluation.plot import plot_timeline
+from logo_tal.evaluation.plot import plot_timelines
 from logo_tal.evaluation.records import Records
 from logo_tal.evaluation.report import write_detections
 from logo_tal.models.score_fusion import ScoreFusion
@@ -189,26 +189,11 @@ def predict(cfg: DictConfig) -> tuple[Records, dict[str, Any]]:
     ]
     records = {r.video_id: r for r in datamodule.dataset("predict").records}
     if cfg.get("plot", True):
-        files += _plot_timelines(output_dir / "plots", detections, records, cfg.plot_top_k)
+        plotted = plot_timelines(output_dir / "plots", detections, records, cfg.plot_top_k)
+        files += [path for _, path in plotted]
     _print_summary(detections, {v: r.duration for v, r in records.items()})
     log.info(f"wrote {files[0]} and {len(files) - 1} plot(s)")
     return detections, {"module": module, "run_cfg": run_cfg, "files": files}
-
-
-def _plot_timelines(
-    out_dir: Path, detections: Records, records: dict[str, Any], top_k: int
-) -> list[Path]:
-    """One timeline plot per video: its top detections, and its ground truth when known."""
-    files = []
-    for video, dets in detections.items():
-        record = records[video]
-        truth = [{"segment": [s, e]} for s, e in record.gt_segments.tolist()]
-        files.append(
-            plot_timeline(
-                out_dir / f"{video}.png", video, record.duration, dets, truth or None, int(top_k)
-            )
-        )
-    return files
 
 
 def _print_summary(detections: Records, durations: dict[str, float]) -> None:

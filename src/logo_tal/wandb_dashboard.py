@@ -25,7 +25,7 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
-from logo_tal.evaluation.plot import plot_timeline
+from logo_tal.evaluation.plot import plot_timelines
 from logo_tal.evaluation.report import per_class_rows, report_to_dict
 from logo_tal.protocol import threshold_key
 
@@ -54,25 +54,6 @@ def split_records(trainer: pl.Trainer) -> dict[str, Any]:
     except (AttributeError, KeyError, ValueError, TypeError):
         return {}
     return {r.video_id: r for r in records}
-
-
-def plot_timelines(
-    out_dir: Path, detections: Records, records: Mapping[str, Any], count: int, top_k: int
-) -> list[tuple[str, Path]]:
-    """Timeline PNGs of the first ``count`` videos (sorted ids): ``[(video, path)]``."""
-    plotted = []
-    for video in sorted(detections)[: max(0, count)]:
-        dets = list(detections[video])
-        record = records.get(video)
-        if record is not None:
-            duration = float(record.duration)
-            truth = [{"segment": [s, e]} for s, e in record.gt_segments.tolist()] or None
-        else:
-            duration = max((float(d["segment"][1]) for d in dets), default=1.0)
-            truth = None
-        path = plot_timeline(out_dir / f"{video}.png", video, duration, dets, truth, top_k)
-        plotted.append((video, path))
-    return plotted
 
 
 class WandbDashboard(Callback):
@@ -122,9 +103,9 @@ class WandbDashboard(Callback):
             "test/per_class_AP": wandb.Table(columns=header, data=[list(r) for r in rows]),
         }
         out_dir = Path(files["metrics"]).parent / "timelines"
-        timelines = plot_timelines(
-            out_dir, detections, split_records(trainer), self.num_timelines, self.timeline_top_k
-        )
+        first = sorted(detections)[: max(0, self.num_timelines)]
+        records = split_records(trainer)
+        timelines = plot_timelines(out_dir, detections, records, self.timeline_top_k, first)
         if timelines:
             payload["test/timelines"] = [wandb.Image(str(p), caption=v) for v, p in timelines]
         logger.experiment.log({**payload, "trainer/global_step": trainer.global_step})

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from logo_tal.utils.config_access import select
 from logo_tal.utils.sweeps import group_name
 
 log = logging.getLogger(__name__)
@@ -26,34 +27,27 @@ JOB_TYPE = "sweep-summary"
 TABLE_KEY = "sweep/summary"
 
 
-def _select(cfg: DictConfig, key: str, default: Any = None) -> Any:
-    try:
-        return OmegaConf.select(cfg, key, default=default, throw_on_missing=False)
-    except Exception:  # an interpolation that needs a job's runtime (e.g. save_dir)
-        return default
-
-
 def wandb_settings(config: DictConfig) -> dict[str, Any] | None:
     """``wandb.init`` arguments of the sweep's summary run, or None when W&B is not logged to.
 
     Args:
         config: the multirun's config (with its ``hydra`` node), as Hydra callbacks receive it.
     """
-    node = _select(config, "logger.wandb")
+    node = select(config, "logger.wandb")
     if not isinstance(node, DictConfig) or node.get("_target_") is None:
         return None
     sweep_dir = Path(str(config.hydra.sweep.dir))
     group = group_name(str(config.task_name), sweep_dir)
-    tags = _select(config, "logger.wandb.tags") or []
+    tags = select(config, "logger.wandb.tags") or []
     return {
-        "project": _select(config, "logger.wandb.project"),
-        "entity": _select(config, "logger.wandb.entity"),
+        "project": select(config, "logger.wandb.project"),
+        "entity": select(config, "logger.wandb.entity"),
         "group": group,
         "job_type": JOB_TYPE,
         "name": f"{group}-summary",
         "tags": [*[str(t) for t in tags], JOB_TYPE],
         "dir": str(sweep_dir),
-        "mode": "offline" if _select(config, "logger.wandb.offline", True) else "online",
+        "mode": "offline" if select(config, "logger.wandb.offline", True) else "online",
     }
 
 

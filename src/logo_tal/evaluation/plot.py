@@ -1,4 +1,4 @@
-"""Timeline plots of detections (and optional ground truth) for one video."""
+"""Timeline plots of detections (and optional ground truth), one video per image."""
 
 from __future__ import annotations
 
@@ -65,3 +65,28 @@ def plot_timeline(
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def plot_timelines(
+    out_dir: Path,
+    detections: Mapping[str, Sequence[Mapping[str, Any]]],
+    records: Mapping[str, Any],
+    top_k: int,
+    videos: Sequence[str] | None = None,
+) -> list[tuple[str, Path]]:
+    """``<out_dir>/<video>.png`` for each of ``videos`` (None: every video of ``detections``):
+    its top ``top_k`` detections, and its ground truth when ``records`` (video id -> record with
+    ``duration`` and ``gt_segments``) knows the video. Returns ``[(video, path)]``."""
+    plotted = []
+    for video in detections if videos is None else videos:
+        dets = list(detections[video])
+        record = records.get(video)
+        if record is not None:
+            duration = float(record.duration)
+            truth = [{"segment": [s, e]} for s, e in record.gt_segments.tolist()] or None
+        else:
+            duration = max((float(d["segment"][1]) for d in dets), default=1.0)
+            truth = None
+        path = plot_timeline(out_dir / f"{video}.png", video, duration, dets, truth, int(top_k))
+        plotted.append((video, path))
+    return plotted

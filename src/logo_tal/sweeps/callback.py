@@ -14,24 +14,19 @@ from typing import Any
 
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
-from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from logo_tal.sweeps.summary import write_failure, write_summary
+from logo_tal.utils.config_access import is_multirun, select
 
 log = logging.getLogger(__name__)
-
-
-def _is_multirun(config: DictConfig) -> bool:
-    mode = OmegaConf.select(config, "hydra.mode", default=None)
-    return mode == RunMode.MULTIRUN or str(mode) in ("MULTIRUN", "RunMode.MULTIRUN")
 
 
 class SweepSummaryCallback(Callback):
     """Writes ``summary.md``, ``summary.csv`` and ``summary.png`` into the sweep directory."""
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        if not _is_multirun(config):
+        if not is_multirun(select(config, "hydra")):
             return
         try:
             job_dir = Path(str(config.hydra.runtime.output_dir))

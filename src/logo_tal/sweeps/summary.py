@@ -36,6 +36,7 @@ from logo_tal.sweeps.paper_results import (
     cited_results,
     own_results,
 )
+from logo_tal.utils.config_access import select
 
 METRICS_FILE = "metrics.json"  # written by every run (docs/decisions.md D76)
 STATUS_FILE = "job_status.json"  # written by the callback when a job fails
@@ -123,14 +124,6 @@ def _load_yaml(path: Path) -> Any:
         return None
 
 
-def _select(data: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(part)
-    return data
-
-
 def _dataset(choices: Mapping[str, Any], task_name: Any) -> str | None:
     """``thumos`` / ``anet`` from the data or experiment choice (or the task name), else it."""
     for name in (choices.get("data"), choices.get("experiment"), task_name):
@@ -142,7 +135,7 @@ def _dataset(choices: Mapping[str, Any], task_name: Any) -> str | None:
 
 def _model(choices: Mapping[str, Any], config: Any) -> Model | None:
     encoder, head = choices.get("model/encoder"), choices.get("model/head")
-    levels = _select(config, "model.num_levels")
+    levels = select(config, "model.num_levels")
     if encoder is None or head is None or not isinstance(levels, int):
         return None
     return Model(str(encoder), str(head), levels)
@@ -171,10 +164,10 @@ def read_job(job_dir: Path, root: Path) -> Job:
     """A job from its directory: overrides, number, metrics, dataset and model."""
     hydra_dir = job_dir / ".hydra"
     overrides = _load_yaml(hydra_dir / "overrides.yaml") or []
-    hydra_cfg = _select(_load_yaml(hydra_dir / "hydra.yaml"), "hydra") or {}
+    hydra_cfg = select(_load_yaml(hydra_dir / "hydra.yaml"), "hydra") or {}
     config = _load_yaml(hydra_dir / "config.yaml") or {}
-    choices = _select(hydra_cfg, "runtime.choices") or {}
-    num = _select(hydra_cfg, "job.num")
+    choices = select(hydra_cfg, "runtime.choices") or {}
+    num = select(hydra_cfg, "job.num")
     if not isinstance(num, int):
         prefix = job_dir.name.split("_", 1)[0]
         num = int(prefix) if prefix.isdigit() else None
@@ -188,7 +181,7 @@ def read_job(job_dir: Path, root: Path) -> Job:
         path=job_dir,
         metrics=metrics,
         problem=problem,
-        dataset=_dataset(choices, _select(config, "task_name")),
+        dataset=_dataset(choices, select(config, "task_name")),
         model=_model(choices, config),
         seed=None if seed is None else str(seed),
     )
@@ -216,13 +209,13 @@ def expected_jobs(
 
 def _expected_from_multirun(sweep_dir: Path) -> list[list[str]] | None:
     """The jobs that ``sweep_dir/multirun.yaml`` launches; None for other sweepers."""
-    hydra_cfg = _select(_load_yaml(sweep_dir / MULTIRUN_FILE), "hydra")
-    target = str(_select(hydra_cfg, "sweeper._target_") or "")
+    hydra_cfg = select(_load_yaml(sweep_dir / MULTIRUN_FILE), "hydra")
+    target = str(select(hydra_cfg, "sweeper._target_") or "")
     if not target.endswith("BasicSweeper"):
         return None
     try:
         return expected_jobs(
-            _select(hydra_cfg, "sweeper.params"), _select(hydra_cfg, "overrides.task") or []
+            select(hydra_cfg, "sweeper.params"), select(hydra_cfg, "overrides.task") or []
         )
     except Exception:  # an unparsable sweep must not hide the jobs that did run
         return None

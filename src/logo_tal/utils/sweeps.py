@@ -14,18 +14,14 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from logo_tal.utils.config_access import is_multirun
+
 
 def _hydra_runtime() -> Any | None:
     """Hydra's config of this job, or None outside a Hydra run."""
     from hydra.core.hydra_config import HydraConfig
 
     return HydraConfig.get() if HydraConfig.initialized() else None
-
-
-def _is_multirun(hydra_cfg: Any | None) -> bool:
-    from hydra.types import RunMode
-
-    return hydra_cfg is not None and hydra_cfg.mode == RunMode.MULTIRUN
 
 
 def group_name(task_name: str, sweep_dir: str | Path) -> str:
@@ -40,7 +36,7 @@ def group_name(task_name: str, sweep_dir: str | Path) -> str:
 def sweep_group(task_name: str) -> str:
     """``${logo_tal.sweep_group:${task_name}}``: the multirun's group, or "" for a single run."""
     hydra_cfg = _hydra_runtime()
-    if not _is_multirun(hydra_cfg):
+    if not is_multirun(hydra_cfg):
         return ""
     return group_name(task_name, hydra_cfg.sweep.dir)
 
@@ -49,7 +45,7 @@ def job_name(task_name: str) -> str:
     """``${logo_tal.job_name:${task_name}}``: a multirun job's ``<num>_<overrides>`` (its run
     directory's name), so that the runs of a group tell their settings apart; else the task."""
     hydra_cfg = _hydra_runtime()
-    if not _is_multirun(hydra_cfg):
+    if not is_multirun(hydra_cfg):
         return str(task_name)
     overrides = str(hydra_cfg.job.override_dirname).replace("/", "-")
     return f"{hydra_cfg.job.num}_{overrides}" if overrides else f"{hydra_cfg.job.num}"
