@@ -59,7 +59,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     datamodule.prepare_data()
     writer = ResultsWriter(
         output_dir,
-        split=str(cfg.get("split", "test")),
+        split="test",
         extra={"checkpoint": str(Path(cfg.ckpt_path).resolve())},
     )
     module = build_evaluating_module(run_cfg, detector, datamodule, writer=writer)

@@ -6,19 +6,16 @@ from pathlib import Path
 
 import pytest
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
+from helpers.lit_config import compose_config
 from logo_tal.data.datamodule import TALDataModule
 from logo_tal.protocol import ANET_TIOU, THUMOS_TIOU
 from logo_tal.pyramid import PyramidSpec
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
-
 
 def _compose(name: str, data_dir: Path):
-    cfg = OmegaConf.create({"paths": {"data_dir": str(data_dir)}, "seed": 3})
-    cfg.data = OmegaConf.load(CONF / f"{name}.yaml")
-    return cfg
+    """The dataset file over conf/data/default.yaml, as Hydra composes it."""
+    return compose_config("train", [f"data={name}", f"paths.data_dir={data_dir}", "seed=3"])
 
 
 @pytest.mark.parametrize("name", ["thumos", "anet", "synthetic"])
