@@ -17,7 +17,7 @@ from helpers.lit_config import (
     tiny_train_config,
 )
 from logo_tal.build import build_detector, build_module
-from logo_tal.callbacks import ClosePostprocessPool
+from logo_tal.callbacks import ClosePostprocessing
 from logo_tal.data.batch import Batch
 from logo_tal.data.collate import collate
 from logo_tal.data.dataset import Sample
@@ -174,8 +174,8 @@ def test_postprocess_workers_give_the_inline_results_and_leave_no_process(tmp_pa
         metrics, objects = train(cfg)
         runs[workers] = (metrics, objects["module"], tmp_path / str(workers) / "run")
     (inline, _, inline_dir), (pooled, module, pooled_dir) = runs[0], runs[2]
-    assert module._pool is not None and module._pool.worker_seconds > 0  # the pool did the work
-    assert not module._pool.started and not multiprocessing.active_children()
+    assert module.postprocessing.worker_seconds > 0  # the workers did the work
+    assert not module.postprocessing.started and not multiprocessing.active_children()
     # Validation (both epochs, logged) and test metrics, and the written files, are identical.
     assert {k: v for k, v in pooled.items() if k.startswith(("val/", "test/"))} == {
         k: v for k, v in inline.items() if k.startswith(("val/", "test/"))
@@ -205,14 +205,13 @@ def test_a_failing_postprocess_worker_fails_the_run_clearly(tmp_path):
 @pytest.mark.slow
 def test_an_exception_elsewhere_closes_the_started_pool(tmp_path):
     module = _module(tmp_path, "module.postprocess_workers=1").eval()
-    assert _module(tmp_path).configure_callbacks() == []  # inline runs get no extra callback
     (guard,) = module.configure_callbacks()
-    assert isinstance(guard, ClosePostprocessPool)
+    assert isinstance(guard, ClosePostprocessing)
     with torch.no_grad():
         module.validation_step(_batch(), 0)
-    assert module._pool.started
+    assert module.postprocessing.started and multiprocessing.active_children()
     guard.on_exception(None, module, ValueError("e.g. a bad feature file"))
-    assert not module._pool.started and not multiprocessing.active_children()
+    assert not module.postprocessing.started and not multiprocessing.active_children()
 
 
 ENCODERS = sorted(p.stem for p in (CONF_DIR / "model" / "encoder").glob("*.yaml"))

@@ -43,13 +43,29 @@ class EMA(EMAWeightAveraging):
         self._kwargs["avg_fn"] = EMAUpdate(decay)
 
 
-class ClosePostprocessPool(Callback):
-    """Shuts the module's post-processing workers down when a run fails: Lightning calls no
-    LightningModule hook on an exception, only the callbacks' ``on_exception``
-    (``TALLitModule.configure_callbacks`` adds this one when ``postprocess_workers > 0``)."""
+class ClosePostprocessing(Callback):
+    """Shuts the module's post-processing workers down when fit, test or predict ends, and when a
+    run fails (Lightning calls no LightningModule hook on an exception, only the callbacks'
+    ``on_exception``). ``TALLitModule.configure_callbacks`` adds it; inline post-processing
+    makes closing a no-op. A later evaluation batch starts the workers again."""
+
+    def _close(self, pl_module: Any) -> None:
+        pl_module.postprocessing.close()
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        self._close(pl_module)
+
+    def on_test_end(self, trainer: Any, pl_module: Any) -> None:
+        self._close(pl_module)
+
+    def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
+        self._close(pl_module)
+
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        self._close(pl_module)
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        pl_module.close_postprocess_pool()
+        self._close(pl_module)
 
 
 class PaddingMonitor(Callback):

@@ -15,9 +15,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import LambdaLR
 
-from logo_tal.callbacks import ClosePostprocessPool
+from logo_tal.callbacks import ClosePostprocessing
 from logo_tal.data.batch import Batch
 from logo_tal.detections import Detections
 from logo_tal.errors import NonFiniteError, UserInputError
@@ -25,9 +24,9 @@ from logo_tal.evaluation.metric import DetectionMAP
 from logo_tal.evaluation.records import Records, as_written, to_records
 from logo_tal.evaluation.report import ResultsWriter
 from logo_tal.models.input_noise import add_input_noise
-from logo_tal.models.optim import WarmupCosine, param_groups
+from logo_tal.models.optim import param_groups, warmup_cosine_schedule
 from logo_tal.models.outputs import DetectorOutput
-from logo_tal.models.postprocess_pool import PostprocessPool
+from logo_tal.models.postprocess_pool import postprocessing
 from logo_tal.protocol import THUMOS_TIOU
 from logo_tal.utils.dist import gather_objects
 
@@ -48,23 +47,18 @@ class TALLitModule(pl.LightningModule):
         optimizer: partial optimiser (``torch.optim.AdamW`` with ``_partial_: true``), called with
             the parameter groups of :func:`logo_tal.models.optim.param_groups`.
         weight_decay: decay of the decay group (the no-decay group always gets 0).
-        warmup_epochs: linear warm-up length in epochs (may be fractional); the cosine covers the
-            rest of ``trainer.max_epochs``.
+        warmup_epochs: linear warm-up epochs (may be fractional), then cosine to the end.
         eta_min: final learning rate of the cosine.
-        input_noise: std of the Gaussian noise added to valid input steps in training (TriDet:
-            0.0005 THUMOS, 0.5 ANet).
+        input_noise: std of the training noise on valid input steps (TriDet: 5e-4 / 0.5 ANet).
         class_names: the evaluation vocabulary (detection labels, metric classes); None uses
             the class indices of the detector's classification head.
         tiou_thresholds: thresholds of the dataset's mAP.
-        fusion: ``(video_ids, detections) -> detections`` applied after post-processing
-            (ActivityNet score fusion), or None.
+        fusion: ``(video_ids, detections) -> detections`` after post-processing, or None.
         writer: receives the test results (metrics, detections) on global rank zero, or None.
-        on_nonfinite: a NaN/Inf training loss ``stop`` s the run with an error naming the
-            batch's videos, or ``skip`` s the step with a counted warning (docs/decisions.md
-            D102).
-        postprocess_workers: 0 post-processes inline; N > 0 in N worker processes while the
-            detector runs on (validation and test; predict stays inline). Same results
-            (docs/decisions.md D120).
+        on_nonfinite: a NaN/Inf training loss ``stop`` s the run naming the batch's videos, or
+            ``skip`` s the step with a counted warning (docs/decisions.md D102).
+        postprocess_workers: validation / test post-processing inline (0) or in N worker
+            processes while the detector runs on; the same results (docs/decisions.md D120).
     """
 
     def __init__(
@@ -94,10 +88,9 @@ class TALLitModule(pl.LightningModule):
         self.assigner = assigner
         self.criterion = criterion
         self.postprocess = postprocess
-        workers = int(postprocess_workers)
-        if workers < 0:
+        if int(postprocess_workers) < 0:
             raise UserInputError(f"module.postprocess_workers must be >= 0: {postprocess_workers}")
-        self._pool = PostprocessPool(postprocess, workers) if workers > 0 else None
+        self.postprocessing = postprocessing(postprocess, postprocess_workers)
         self.optimizer_factory = optimizer
         self.weight_decay = float(weight_decay)
         self.warmup_epochs = float(warmup_epochs)
@@ -115,7 +108,6 @@ class TALLitModule(pl.LightningModule):
         self.run_record: dict[str, Any] = {}
         self._test_records: Records = {}
 
-    # ------------------------------------------------------------------ steps
     def forward(self, feats: torch.Tensor, masks: torch.Tensor) -> DetectorOutput:
         """Raw per-level detector output for ``feats (B, C, T)`` and ``masks (B, T)``."""
         return self.detector(feats, masks)
@@ -143,10 +135,8 @@ class TALLitModule(pl.LightningModule):
     def _nonfinite_loss(self, batch: Batch, loss: torch.Tensor) -> None:
         """Stop with the batch's videos named, or skip the step (returning None skips backward
         and the optimiser step)."""
-        where = (
-            f"epoch {self.current_epoch}, step {self.global_step}, "
-            f"videos {', '.join(batch.video_ids)}"
-        )
+        videos = ", ".join(batch.video_ids)
+        where = f"epoch {self.current_epoch}, step {self.global_step}, videos {videos}"
         if self.on_nonfinite == "stop":
             raise NonFiniteError(
                 f"non-finite training loss ({float(loss)}) at {where}: check these videos' "
@@ -175,12 +165,10 @@ class TALLitModule(pl.LightningModule):
         return [as_written(d) for d in detections]
 
     def _evaluate(self, stage: str, batch: Batch) -> None:
-        """Score ``batch`` now, or queue its post-processing (scored by ``_drain``)."""
+        """Run the detector on ``batch`` and hand its post-processing on (scored by ``_drain``)."""
         meta = (batch.video_ids, batch.video_index, batch.gt_segments, batch.gt_labels)
-        if self._pool is None:
-            return self._score(stage, meta, self.detect(batch))
         out = self.detector(batch.feats, batch.masks)
-        self._pool.submit(out, batch.grids, batch.durations.tolist(), meta)
+        self.postprocessing.submit(out, batch.grids, batch.durations.tolist(), meta)
 
     def _score(self, stage: str, meta: tuple, raw: list[Detections]) -> None:
         video_ids, video_index, gt_segments, gt_labels = meta
@@ -191,8 +179,8 @@ class TALLitModule(pl.LightningModule):
             self._test_records.update(to_records(video_ids, detections, self.class_names))
 
     def _drain(self, stage: str) -> None:
-        """Score the queued batches, in batch order, as inline evaluation would have."""
-        for meta, raw in self._pool.collect() if self._pool is not None else []:
+        """Score the epoch's post-processed batches, in batch order."""
+        for meta, raw in self.postprocessing.collect():
             self._score(stage, meta, raw)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
@@ -232,32 +220,22 @@ class TALLitModule(pl.LightningModule):
         # Inline: Lightning wants each batch's records back from its own step.
         return to_records(batch.video_ids, self.detect(batch), self.class_names)
 
-    # ------------------------------------------------------------------ post-processing workers
-    def close_postprocess_pool(self, *args: Any, **kwargs: Any) -> None:
-        """Shut the post-processing workers down (a later batch starts them again). Also the
-        ``on_fit_end``, ``on_test_end``, ``on_predict_end`` and ``teardown(stage=)`` hooks."""
-        if self._pool is not None:
-            self._pool.close()
-
-    on_fit_end = on_test_end = on_predict_end = teardown = close_postprocess_pool
-
     def configure_callbacks(self) -> list:
-        # On an exception Lightning calls only callbacks (on_exception), no module hook.
-        return [ClosePostprocessPool()] if self._pool is not None else []
+        # Lightning calls no LightningModule hook on an exception, only callbacks': one
+        # callback closes the post-processing workers at every end (docs/decisions.md D120).
+        return [ClosePostprocessing()]
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> dict[str, Any]:
         groups = [g for g in param_groups(self.detector, self.weight_decay) if g["params"]]
         optimizer = self.optimizer_factory(params=groups)
-        total = int(self.trainer.estimated_stepping_batches)
-        epochs = self.trainer.max_epochs
-        steps_per_epoch = total / epochs if epochs and epochs > 0 else total
-        warmup = int(round(self.warmup_epochs * steps_per_epoch))
-        base_lr = optimizer.param_groups[0]["lr"]
-        schedule = WarmupCosine(warmup, total, self.eta_min / base_lr if base_lr > 0 else 0.0)
+        total, epochs = int(self.trainer.estimated_stepping_batches), self.trainer.max_epochs
+        schedule = warmup_cosine_schedule(
+            optimizer, total, epochs, self.warmup_epochs, self.eta_min
+        )
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": LambdaLR(optimizer, schedule), "interval": "step"},
+            "lr_scheduler": {"scheduler": schedule, "interval": "step"},
         }
 
     # ------------------------------------------------------------------ checkpoints

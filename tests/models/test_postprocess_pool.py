@@ -13,7 +13,13 @@ from helpers.failing_postprocess import DyingPostProcessor, FailingPostProcessor
 from logo_tal.grid import FeatureGrid
 from logo_tal.models.outputs import DetectorOutput
 from logo_tal.models.postprocess import PostProcessor
-from logo_tal.models.postprocess_pool import PostprocessPool, pack_output, unpack_output
+from logo_tal.models.postprocess_pool import (
+    InlinePostprocess,
+    PostprocessPool,
+    pack_output,
+    postprocessing,
+    unpack_output,
+)
 
 GRID = FeatureGrid(30.0, 4.0, 16.0)
 
@@ -111,3 +117,23 @@ def test_bad_settings_are_refused():
         PostprocessPool(PostProcessor(), workers=0)
     with pytest.raises(ValueError, match="spawn"):
         PostprocessPool(PostProcessor(), workers=1, context="fork")
+
+
+def test_inline_post_processing_answers_the_same_calls():
+    post = PostProcessor(pre_nms_topk=100, max_seg_num=50)
+    inline = postprocessing(post, 0)
+    assert isinstance(inline, InlinePostprocess) and not inline.started
+    assert isinstance(postprocessing(post, 2), PostprocessPool)
+    outputs = [_output(seed) for seed in range(3)]
+    for i, out in enumerate(outputs):
+        inline.submit(out, [GRID, GRID], [8.0, 6.0], meta=("batch", i))
+    results = inline.collect()
+    assert [meta for meta, _ in results] == [("batch", 0), ("batch", 1), ("batch", 2)]
+    for (_, dets), out in zip(results, outputs, strict=True):
+        assert _same(dets, post(out, [GRID, GRID], [8.0, 6.0]))
+    assert inline.collect() == []
+    inline.submit(outputs[0], [GRID, GRID], [8.0, 6.0])
+    inline.close()  # drops what was not collected, like the pool's close
+    assert inline.collect() == []
+    with pytest.raises(ValueError, match="postprocess_workers must be >= 0"):
+        postprocessing(post, -1)

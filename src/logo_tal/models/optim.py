@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
 
 # Module types whose >= 2-d ``weight`` is a learned projection and gets decay (AF/TD
 # ``make_optimizer``: Linear, Conv1d and its masked wrapper, which subclasses or wraps Conv1d).
@@ -86,3 +88,19 @@ class WarmupCosine:
         return self.eta_min_ratio + (1.0 - self.eta_min_ratio) * 0.5 * (
             1.0 + math.cos(math.pi * progress)
         )
+
+
+def warmup_cosine_schedule(
+    optimizer: torch.optim.Optimizer,
+    total_steps: int,
+    max_epochs: int | None,
+    warmup_epochs: float,
+    eta_min: float,
+) -> LambdaLR:
+    """Per-step :class:`WarmupCosine` of ``optimizer`` over a run of ``total_steps`` optimiser
+    steps in ``max_epochs`` epochs, ``warmup_epochs`` of them (possibly fractional) warm-up."""
+    steps_per_epoch = total_steps / max_epochs if max_epochs and max_epochs > 0 else total_steps
+    warmup = int(round(warmup_epochs * steps_per_epoch))
+    base_lr = optimizer.param_groups[0]["lr"]
+    ratio = eta_min / base_lr if base_lr > 0 else 0.0
+    return LambdaLR(optimizer, WarmupCosine(warmup, total_steps, ratio))

@@ -226,4 +226,58 @@ class PostprocessPool:
         return state
 
 
-__all__ = ["PostprocessPool", "pack_output", "unpack_output"]
+class InlinePostprocess:
+    """:class:`PostprocessPool`'s calls, run at once in this process (``postprocess_workers=0``),
+    so that the LightningModule drives both alike.
+
+    Args:
+        postprocess: ``(DetectorOutput, grids, durations) -> list[Detections]``.
+    """
+
+    workers = 0
+    worker_seconds = 0.0  # nothing runs in a worker
+    wait_seconds = 0.0
+    started = False
+    processes: list = []
+
+    def __init__(self, postprocess: Callable) -> None:
+        self.postprocess = postprocess
+        self._done: list[tuple[Any, list[Detections]]] = []
+
+    def submit(
+        self,
+        out: DetectorOutput,
+        grids: Sequence[FeatureGrid],
+        durations: Sequence[float],
+        meta: Any = None,
+    ) -> None:
+        """Post-process one batch now; ``meta`` comes back with it from :meth:`collect`."""
+        self._done.append(
+            (meta, self.postprocess(out, list(grids), [float(d) for d in durations]))
+        )
+
+    def collect(self) -> list[tuple[Any, list[Detections]]]:
+        """Every submitted batch's ``(meta, detections)``, in submission order."""
+        done, self._done = self._done, []
+        return done
+
+    def close(self) -> None:
+        self._done = []
+
+
+def postprocessing(postprocess: Callable, workers: int) -> PostprocessPool | InlinePostprocess:
+    """The evaluation post-processing of ``module.postprocess_workers``: inline for 0, else a
+    pool of that many worker processes (the same results, docs/decisions.md D120)."""
+    workers = int(workers)
+    if workers < 0:
+        raise ValueError(f"module.postprocess_workers must be >= 0: {workers}")
+    return PostprocessPool(postprocess, workers) if workers else InlinePostprocess(postprocess)
+
+
+__all__ = [
+    "InlinePostprocess",
+    "PostprocessPool",
+    "pack_output",
+    "postprocessing",
+    "unpack_output",
+]
