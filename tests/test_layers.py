@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "logo_tal.lit_module",
             "logo_tal.callbacks",
-            "logo_tal.resume",
+            "logo_tal.checkpoints",
             "logo_tal.wandb_dashboard",
         ),
     ),
@@ -48,7 +48,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "logo_tal.build",
             "logo_tal.cli",
-            "logo_tal.checkpoint",
             "logo_tal.config_checks",
             "logo_tal.train",
             "logo_tal.evaluate",

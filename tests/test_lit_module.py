@@ -134,8 +134,8 @@ def test_test_epoch_hands_report_and_records_to_the_writer(tmp_path):
 
 
 def test_checkpoint_payload_roundtrip(tmp_path):
-    module = _module(tmp_path, class_names=["x", "y", "z"])
-    module.run_record = {"config_raw": {"seed": 1}, "config": {"seed": 1}, "paths": {}}
+    record = {"config_raw": {"seed": 1}, "config": {"seed": 1}, "paths": {}}
+    module = _module(tmp_path, class_names=["x", "y", "z"], run_record=record)
     ckpt = {}
     module.on_save_checkpoint(ckpt)
     assert ckpt["logo_tal"]["class_names"] == ["x", "y", "z"]

@@ -20,8 +20,8 @@ from helpers.lit_config import (
     one_torch_thread,  # noqa: F401  (autouse fixture)
     tiny_train_config,
 )
-from logo_tal import resume
-from logo_tal.checkpoint import load_checkpoint, resume_path
+from logo_tal.checkpoints import files
+from logo_tal.checkpoints.runs import load_checkpoint, resume_path
 from logo_tal.errors import CheckpointError, NonFiniteError
 from logo_tal.train import train
 
@@ -53,8 +53,8 @@ def reference(tmp_path_factory) -> Path:
 
 def test_own_checkpoints_load_with_weights_only(reference):
     last = reference / "checkpoints" / "last.ckpt"
-    assert last.is_symlink() and last.resolve().name == "epoch_002.ckpt"
     checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    assert checkpoint["epoch"] == 2
     # What an exact resume needs besides Lightning's own state.
     assert "RNGState" in checkpoint["callbacks"]
     assert set(checkpoint["TALDataModule"]) == {"generators", "crops"}
@@ -75,7 +75,7 @@ def test_crash_then_resume_equals_uninterrupted(reference, tmp_path_factory):
     with pytest.raises(Crash):
         train(tiny_train_config(tmp, *RUN, "ckpt_path=auto", *crash, data_dir=data))
     assert not (tmp / "run" / "metrics.json").exists()
-    assert (tmp / "run" / "checkpoints" / "last.ckpt").resolve().name == "epoch_001.ckpt"
+    assert files.read_checkpoint(tmp / "run" / "checkpoints" / "last.ckpt")["epoch"] == 1
     train(tiny_train_config(tmp, *RUN, "ckpt_path=auto", data_dir=data))
     assert results(tmp / "run") == results(reference)
 
@@ -100,7 +100,7 @@ def test_sigkill_then_resume_equals_uninterrupted(reference, tmp_path):
     ]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    while not list((run_dir / "checkpoints").glob("epoch_*.ckpt")):
+    while not (run_dir / "checkpoints" / "last.ckpt").exists():  # renamed in whole
         assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint written"
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
@@ -136,31 +136,31 @@ def test_ckpt_path_auto(tmp_path):
 
 def test_a_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
     path = tmp_path / "last.ckpt"
-    resume.atomic_save({"step": 1}, path)
+    files.atomic_save({"step": 1}, path)
 
     def dies_half_way(obj, f):
         f.write(b"PK\x03\x04 half a zip file")
         raise KeyboardInterrupt  # the process is stopped in the middle of writing
 
-    monkeypatch.setattr(resume.torch, "save", dies_half_way)
+    monkeypatch.setattr(files.torch, "save", dies_half_way)
     with pytest.raises(KeyboardInterrupt):
-        resume.atomic_save({"step": 2}, path)
+        files.atomic_save({"step": 2}, path)
     monkeypatch.undo()
-    assert resume.read_checkpoint(path) == {"step": 1}
+    assert files.read_checkpoint(path) == {"step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
 
 
 def test_truncated_checkpoint_is_one_line(tmp_path):
     path = tmp_path / "last.ckpt"
-    resume.atomic_save({"state_dict": {"w": torch.ones(1000)}}, path)
+    files.atomic_save({"state_dict": {"w": torch.ones(1000)}}, path)
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(CheckpointError, match="last.ckpt: unreadable checkpoint") as info:
-        resume.read_checkpoint(path)
+        files.read_checkpoint(path)
     assert "\n" not in str(info.value)
 
 
 def test_nonfinite_weights_never_reach_a_checkpoint(tmp_path):
-    io = resume.AtomicCheckpointIO()
+    io = files.AtomicCheckpointIO()
     path = tmp_path / "epoch_001.ckpt"
     io.save_checkpoint({"state_dict": {"w": torch.ones(3)}}, path)
     bad = {
@@ -172,17 +172,17 @@ def test_nonfinite_weights_never_reach_a_checkpoint(tmp_path):
     assert torch.equal(io.load_checkpoint(path)["state_dict"]["w"], torch.ones(3))
 
 
-def test_last_link_never_points_at_a_removed_file(tmp_path, monkeypatch):
-    """save_top_k=1 removes the previous epoch file; last.ckpt pointed there until relinked."""
-    seen = []
-    link = resume._atomic_link
+def test_every_checkpoint_of_a_run_goes_through_the_atomic_writer(tmp_path, monkeypatch):
+    """Lightning's own ModelCheckpoint writes last.ckpt through the run's CheckpointIO plugin
+    (the public API): an atomic replace every epoch, no epoch files, no links."""
+    written = []
+    save = files.atomic_save
 
-    def checked(target, linkpath):
-        if os.path.islink(linkpath):
-            seen.append(os.path.exists(linkpath))  # the file last.ckpt points at, still there?
-        link(target, linkpath)
+    def recorded(obj, path):
+        written.append((Path(path).name, obj["epoch"]))
+        save(obj, path)
 
-    monkeypatch.setattr(resume, "_atomic_link", checked)
+    monkeypatch.setattr(files, "atomic_save", recorded)
     cfg = tiny_train_config(
         tmp_path,
         "trainer.max_epochs=3",
@@ -192,18 +192,16 @@ def test_last_link_never_points_at_a_removed_file(tmp_path, monkeypatch):
         "trainer.limit_val_batches=0",
     )
     train(cfg)
-    assert seen == [True, True]
-    assert [p.name for p in sorted((tmp_path / "run" / "checkpoints").iterdir())] == [
-        "epoch_002.ckpt",
-        "last.ckpt",
-    ]
+    assert written == [("last.ckpt", 0), ("last.ckpt", 1), ("last.ckpt", 2)]
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert [p.name for p in last.parent.iterdir()] == ["last.ckpt"] and not last.is_symlink()
 
 
 def test_checkpoint_with_arbitrary_objects_is_refused(tmp_path):
     path = tmp_path / "old.ckpt"
     torch.save({"state_dict": {}, "score": Crash("an arbitrary object")}, path)
     with pytest.raises(CheckpointError, match="holds objects other than tensors"):
-        resume.read_checkpoint(path)
+        files.read_checkpoint(path)
 
 
 @pytest.mark.slow

@@ -65,17 +65,22 @@ def build_module(
     tiou_thresholds: Sequence[float],
     fusion: ScoreFusion | None = None,
     writer: ResultsWriter | None = None,
+    run_record: dict[str, Any] | None = None,
 ) -> TALLitModule:
     """The LightningModule of ``cfg.module`` around ``detector``, with the evaluation protocol
-    passed in explicitly."""
-    return hydra.utils.instantiate(
+    and the record its checkpoints carry passed in explicitly."""
+    make = hydra.utils.instantiate(
         cfg.module,
+        _partial_=True,
         detector=detector,
         class_names=list(class_names) if class_names else None,
         tiou_thresholds=list(tiou_thresholds),
         fusion=fusion,
         writer=writer,
     )
+    # At call time: Hydra would turn the record's dicts into config nodes, which a
+    # weights_only checkpoint cannot hold.
+    return make(run_record=run_record)
 
 
 def build_evaluating_module(
@@ -83,6 +88,7 @@ def build_evaluating_module(
     detector: Detector,
     datamodule: TALDataModule,
     writer: ResultsWriter | None = None,
+    run_record: dict[str, Any] | None = None,
 ) -> TALLitModule:
     """The module with the dataset's whole evaluation protocol: its vocabulary, tIoU thresholds
     and score-fusion step (what ``train`` and ``evaluate`` both need)."""
@@ -93,4 +99,5 @@ def build_evaluating_module(
         tiou_thresholds=datamodule.tiou_thresholds,
         fusion=fusion_step(datamodule),
         writer=writer,
+        run_record=run_record,
     )

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from logo_tal.callbacks import ClosePostprocessing
+from logo_tal.checkpoints.runs import CHECKPOINT_KEY
 from logo_tal.data.batch import Batch
 from logo_tal.detections import Detections
 from logo_tal.errors import NonFiniteError, UserInputError
@@ -32,8 +33,6 @@ from logo_tal.utils.dist import gather_objects
 
 log = logging.getLogger(__name__)
 FusionStep = Callable[[Sequence[str], list[Detections]], list[Detections]]
-# Key of the run record inside Lightning checkpoints (read back by logo_tal.checkpoint).
-CHECKPOINT_KEY = "logo_tal"
 
 
 class TALLitModule(pl.LightningModule):
@@ -59,6 +58,8 @@ class TALLitModule(pl.LightningModule):
             ``skip`` s the step with a counted warning (docs/decisions.md D102).
         postprocess_workers: validation / test post-processing inline (0) or in N worker
             processes while the detector runs on; the same results (docs/decisions.md D120).
+        run_record: the run's config and environment, saved in every checkpoint so that
+            evaluate / predict rebuild the model from the file alone (``train.run_record``).
     """
 
     def __init__(
@@ -78,6 +79,7 @@ class TALLitModule(pl.LightningModule):
         writer: ResultsWriter | None = None,
         on_nonfinite: str = "stop",
         postprocess_workers: int = 0,
+        run_record: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if on_nonfinite not in ("stop", "skip"):
@@ -103,9 +105,7 @@ class TALLitModule(pl.LightningModule):
         num_classes = len(self.class_names) if self.class_names else int(detector.num_classes)
         self.val_map = DetectionMAP(thresholds, num_classes, class_names=self.class_names)
         self.test_map = DetectionMAP(thresholds, num_classes, class_names=self.class_names)
-        # Filled by the entry points: the run config and environment that every checkpoint
-        # carries, so that evaluate/predict rebuild the model from the file alone.
-        self.run_record: dict[str, Any] = {}
+        self.run_record: dict[str, Any] = dict(run_record or {})
         self._test_records: Records = {}
 
     def forward(self, feats: torch.Tensor, masks: torch.Tensor) -> DetectorOutput:

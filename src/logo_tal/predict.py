@@ -25,7 +25,12 @@ import lightning.pytorch as pl
 from omegaconf import DictConfig
 
 from logo_tal.build import build_datamodule, build_detector, build_module
-from logo_tal.checkpoint import load_checkpoint, load_weights, stored_class_names, stored_config
+from logo_tal.checkpoints.runs import (
+    load_checkpoint,
+    load_weights,
+    stored_class_names,
+    stored_config,
+)
 from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
 from logo_tal.data.video_scores import ExternalScores
 from logo_tal.errors import UserInputError, expected_error

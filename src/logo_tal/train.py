@@ -3,7 +3,7 @@
 The Hydra entry point is a thin wrapper around :func:`train`, which tests call with a composed
 config. Outputs in the run directory (``paths.output_dir``): ``config.yaml`` and
 ``run_info.json`` (resolved config, seed, git revision, library versions), ``checkpoints/``
-(``last.ckpt`` carries the config, see :mod:`logo_tal.checkpoint`), ``metrics.json``,
+(``last.ckpt`` carries the config, see :mod:`logo_tal.checkpoints`), ``metrics.json``,
 ``detections.json`` (ActivityNet result format) and ``per_class_ap.csv``.
 """
 
@@ -23,7 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from logo_tal.build import build_datamodule, build_detector, build_evaluating_module
 from logo_tal.callbacks import PaddingMonitor
-from logo_tal.checkpoint import check_resume, resume_path
+from logo_tal.checkpoints.files import AtomicCheckpointIO
+from logo_tal.checkpoints.random_state import RNGState
+from logo_tal.checkpoints.runs import check_resume, resume_path
 from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
 from logo_tal.config_checks import validate_config
 from logo_tal.errors import expected_error
@@ -31,7 +33,6 @@ from logo_tal.evaluation.report import ResultsWriter, write_metrics
 from logo_tal.lit_module import TALLitModule
 from logo_tal.models.compile import compile_options, compile_seconds, compiled_graphs
 from logo_tal.protocol import MAP_AVG, map_key
-from logo_tal.resume import AtomicCheckpointIO, RNGState
 from logo_tal.utils import resolvers  # noqa: F401  (registers ${safe_name:...})
 from logo_tal.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from logo_tal.utils.run import (
@@ -142,10 +143,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     # wrong input_dim fails now, not inside the first forward pass.
     datamodule.prepare_data()
     datamodule.check_features("train" if cfg.get("train") else "test")
-    module = build_evaluating_module(
-        cfg, detector, datamodule, writer=ResultsWriter(output_dir, split="test")
-    )
-    module.run_record = run_record(cfg, info)
+    writer = ResultsWriter(output_dir, split="test")
+    record = run_record(cfg, info)
+    module = build_evaluating_module(cfg, detector, datamodule, writer, run_record=record)
     ckpt_path = _resume_from(cfg, module)
     trainer = _build_trainer(cfg)
     log_run_to_loggers(trainer, cfg, info, module)
@@ -167,7 +167,11 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     if compile_options(cfg.model) is not None:
         metrics.update(_compile_report())
-    checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "") or None
+    callback = trainer.checkpoint_callback
+    # last.ckpt is the top-1 file of conf/callbacks/default.yaml (save_last adds its own).
+    checkpoint = getattr(callback, "last_model_path", "") or getattr(
+        callback, "best_model_path", ""
+    )
     if checkpoint:
         log.info(f"last checkpoint: {checkpoint}")
     log.info(f"outputs in {output_dir}")

@@ -75,8 +75,9 @@ def write_untrained_checkpoint(cfg: DictConfig, class_names: list[str], path: Pa
     from logo_tal.build import build_detector, build_module
     from logo_tal.train import run_record
 
-    module = build_module(cfg, build_detector(cfg), class_names, cfg.data.tiou_thresholds)
-    module.run_record = run_record(cfg, {"seed": cfg.seed})
+    record = run_record(cfg, {"seed": cfg.seed})
+    thresholds = cfg.data.tiou_thresholds
+    module = build_module(cfg, build_detector(cfg), class_names, thresholds, run_record=record)
     checkpoint = {"state_dict": module.state_dict()}
     module.on_save_checkpoint(checkpoint)
     torch.save(checkpoint, path)

@@ -7,16 +7,18 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import lightning.pytorch as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from logo_tal.checkpoints.files import read_checkpoint
 from logo_tal.errors import CheckpointError
-from logo_tal.lit_module import CHECKPOINT_KEY, TALLitModule
-from logo_tal.resume import read_checkpoint
 
 log = logging.getLogger(__name__)
 # ckpt_path=auto: resume from the run directory's last checkpoint when there is one.
 AUTO = "auto"
+# Key of the run record inside Lightning checkpoints (TALLitModule.on_save_checkpoint writes it).
+CHECKPOINT_KEY = "logo_tal"
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -86,7 +88,7 @@ def stored_class_names(checkpoint: dict[str, Any]) -> list[str] | None:
     return list(names) if names else None
 
 
-def load_weights(module: TALLitModule, checkpoint: dict[str, Any]) -> TALLitModule:
+def load_weights(module: pl.LightningModule, checkpoint: dict[str, Any]) -> pl.LightningModule:
     """Load the checkpoint's weights and run record into ``module``; return it in eval mode.
 
     The checkpoint's ``state_dict`` holds the EMA weights when EMA was on (Lightning's
