@@ -10,9 +10,11 @@ def test_ema_callback_is_picklable_and_matches_lightning():
 
     from torch.optim.swa_utils import get_ema_avg_fn
 
-    from logo_tal.callbacks import EMA
+    from logo_tal.callbacks import EMA, EMAUpdate
 
-    ema = pickle.loads(pickle.dumps(EMA(decay=0.9)))
+    ema = pickle.loads(pickle.dumps(EMA(decay=0.9)))  # ddp_spawn pickles every callback
+    assert ema.decay == 0.9
     a, b = torch.randn(5), torch.randn(5)
     expected = get_ema_avg_fn(0.9)(a, b, torch.tensor(1))
-    assert torch.allclose(ema._kwargs["avg_fn"](a, b, torch.tensor(1)), expected)
+    update = pickle.loads(pickle.dumps(EMAUpdate(0.9)))
+    assert torch.allclose(update(a, b, torch.tensor(1)), expected)
