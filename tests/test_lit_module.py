@@ -236,10 +236,14 @@ def _training_step(module: TALLitModule, samples: list[Sample], padding: str):
     [(e, h, ()) for e in ENCODERS for h in HEADS]
     + [("logo", "clff", ("model.use_abs_pe=true",))],  # ActivityNet's position embedding
 )
-def test_one_training_step_is_the_same_at_either_padding(tmp_path, encoder, head, extra):
-    # Every encoder x head: the loss and every gradient of a step on batch-padded input equal
-    # those on max_seq_len-padded input (noise, drop path and all), so the two settings train
-    # the same model (docs/decisions.md D122).
+def test_every_encoder_head_pair_trains_the_same_at_either_padding_and_detects(
+    tmp_path, encoder, head, extra
+):
+    """The one contract test of the encoder x head product. Each pair: a training step on
+    batch-padded input gives the loss and every gradient of the step on max_seq_len-padded
+    input (noise, drop path and all), so the two settings train the same model
+    (docs/decisions.md D122); every encoder-branch and head weight learns; and the module turns
+    the pair's output into detections inside each video."""
     torch.manual_seed(0)
     module = _module(
         tmp_path,
@@ -281,3 +285,14 @@ def test_one_training_step_is_the_same_at_either_padding(tmp_path, encoder, head
         torch.testing.assert_close(
             grad, long_grads[name], rtol=1e-5, atol=atol, msg=lambda m, n=name: f"{n}: {m}"
         )
+    learning = [n for n, _ in module.named_parameters() if n.startswith("detector.head.")]
+    if encoder != "maxer":  # TemporalMaxer's backbone has only the projection convs
+        learning += [n for n, _ in module.named_parameters() if ".encoder.branch." in n]
+    assert learning and set(learning) <= short_grads.keys()
+    module.eval()
+    with torch.no_grad():
+        detections = module.detect(collate(samples, module.detector.spec.divisor, 128, False))
+    for dets, sample in zip(detections, samples, strict=True):
+        assert len(dets.scores) > 0 and ((dets.scores >= 0) & (dets.scores <= 1)).all()
+        # clipped to the video, then rounded to 0.1 ms as files hold them
+        assert dets.segments.min() >= 0 and dets.segments.max() <= sample.duration + 1e-4
