@@ -13,15 +13,12 @@ import numpy as np
 import pytest
 
 from helpers.lit_config import (  # noqa: E402
-    CONF_DIR,
     TINY,
     one_torch_thread,  # noqa: E402,F401  (autouse fixture)
     tiny_train_config,
 )
 from logo_tal.train import optimized_value, train  # noqa: E402
 
-ENCODERS = sorted(p.stem for p in (CONF_DIR / "model" / "encoder").glob("*.yaml"))
-HEADS = sorted(p.stem for p in (CONF_DIR / "model" / "head").glob("*.yaml"))
 # Two epochs of two batches: exercises warm-up, EMA, validation, checkpoints and test.
 SHORT = [
     "trainer.max_epochs=2",
