@@ -23,7 +23,7 @@ from logo_tal.build import build_datamodule, build_detector, build_module
 from logo_tal.config_checks import ConfigError, validate_config
 from logo_tal.data.synthetic.layouts import write_synthetic_scores
 from logo_tal.lit_module import TALLitModule
-from logo_tal.utils import resolvers
+from logo_tal.utils.run_dirs import safe_name
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 SWEEPS = sorted(p.stem for p in (CONF_DIR / "sweep").glob("*.yaml"))
@@ -141,7 +141,7 @@ def test_hydra_dirs_keyed_by_task_and_overrides(tmp_path):
     assert raw["run"]["dir"].startswith("${paths.log_dir}/${task_name}/runs/")
     assert raw["sweep"]["dir"].startswith("${paths.log_dir}/${task_name}/multiruns/")
     assert raw["sweep"]["subdir"] == "${hydra.job.num}_${safe_name:${hydra.job.override_dirname}}"
-    assert resolvers.safe_name("model/encoder=conv,seed=1") == "model-encoder=conv,seed=1"
+    assert safe_name("model/encoder=conv,seed=1") == "model-encoder=conv,seed=1"
     assert cfg.task_name == "ablate_encoder"
 
 

@@ -48,6 +48,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "logo_tal.build",
             "logo_tal.cli",
+            "logo_tal.resolvers",
             "logo_tal.config_checks",
             "logo_tal.train",
             "logo_tal.evaluate",

@@ -13,7 +13,6 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from logo_tal.data import config_resolvers  # noqa: F401  (${logo_tal.extraction:...} etc.)
 from logo_tal.data.datamodule import TALDataModule
 from logo_tal.evaluation.report import ResultsWriter
 from logo_tal.lit_module import TALLitModule

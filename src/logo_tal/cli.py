@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from logo_tal import resolvers  # noqa: F401  (every config resolver, before any config)
 from logo_tal.errors import debug_requested, describe, expected_error, report, run_reporting
 
 # The configs, by absolute path: a relative config_path is resolved against the module's package

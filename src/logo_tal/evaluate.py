@@ -21,7 +21,6 @@ from logo_tal.checkpoints.runs import load_checkpoint, load_weights, stored_conf
 from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
 from logo_tal.errors import expected_error
 from logo_tal.evaluation.report import ResultsWriter
-from logo_tal.utils import resolvers  # noqa: F401  (registers ${safe_name:...})
 from logo_tal.utils.run import get_logger, run_info, task_wrapper, write_run_record
 
 log = get_logger(__name__)

@@ -38,7 +38,6 @@ from logo_tal.evaluation.plot import plot_timelines
 from logo_tal.evaluation.records import Records
 from logo_tal.evaluation.report import write_detections
 from logo_tal.models.score_fusion import ScoreFusion
-from logo_tal.utils import resolvers  # noqa: F401  (registers ${safe_name:...})
 from logo_tal.utils.run import get_logger, task_wrapper
 
 log = get_logger(__name__)

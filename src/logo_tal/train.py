@@ -33,7 +33,6 @@ from logo_tal.evaluation.report import ResultsWriter, write_metrics
 from logo_tal.lit_module import TALLitModule
 from logo_tal.models.compile import compile_options, compile_seconds, compiled_graphs
 from logo_tal.protocol import MAP_AVG, map_key
-from logo_tal.utils import resolvers  # noqa: F401  (registers ${safe_name:...})
 from logo_tal.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from logo_tal.utils.run import (
     config_to_dict,

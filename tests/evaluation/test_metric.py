@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from logo_tal.detections import Detections
-from logo_tal.evaluation.io import detections_to_results, write_results
 from logo_tal.evaluation.metric import DetectionMAP
+from logo_tal.evaluation.records import to_records
+from logo_tal.evaluation.report import write_detections
 from logo_tal.score import main as score_main
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
@@ -60,8 +61,8 @@ def test_metric_equals_cli_on_the_same_data(tmp_path, capsys):
     # Label index NUM_CLASSES is outside the label space: the metric ignores it, so the file
     # gets a name that is not a class.
     names_out = [*class_names, "not a class"]
-    results = detections_to_results(names, [s[0] for s in samples], names_out)
-    write_results(tmp_path / "pred.json", results)
+    results = to_records(names, [s[0] for s in samples], names_out)
+    write_detections(tmp_path, results, "pred.json")
     argv = [str(tmp_path / "gt.json"), str(tmp_path / "pred.json"), "--json", "--tiou"]
     assert score_main([*argv, *map(str, thresholds)]) == 0
     cli = json.loads(capsys.readouterr().out)

@@ -13,8 +13,7 @@ import torch
 from omegaconf import OmegaConf, open_dict
 
 # Register the config resolvers, as every entry point does (importing logo_tal alone does not).
-import logo_tal.data.config_resolvers  # noqa: E402,F401
-import logo_tal.utils.resolvers  # noqa: E402,F401
+import logo_tal.resolvers  # noqa: E402,F401
 from helpers.lit_config import compose_config, path_overrides  # noqa: E402
 from helpers.video import FAST, VIDEOS, needs_extract  # noqa: E402
 from logo_tal.data.convert import main as convert  # noqa: E402

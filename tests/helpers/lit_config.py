@@ -9,6 +9,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
+import logo_tal.resolvers  # noqa: F401  (the configs' resolvers, as every command has them)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = REPO_ROOT / "conf"
 

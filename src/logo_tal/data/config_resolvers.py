@@ -21,8 +21,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from logo_tal.data.extraction_record import read_extraction_record, record_path
 
 log = logging.getLogger(__name__)
@@ -89,17 +87,3 @@ def annotation_num_classes(annotation_file: str) -> int:
 def scale(value: Any, factor: Any) -> float:
     """``${logo_tal.scale:X,FACTOR}`` = X * FACTOR."""
     return float(value) * float(factor)
-
-
-def register_resolvers() -> None:
-    """Register the resolvers once (safe to call repeatedly)."""
-    for name, fn in (
-        ("logo_tal.extraction", extraction_field),
-        ("logo_tal.num_classes", annotation_num_classes),
-        ("logo_tal.scale", scale),
-    ):
-        if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, fn)
-
-
-register_resolvers()

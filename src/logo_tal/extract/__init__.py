@@ -12,7 +12,8 @@ Modules, one job each:
 * :mod:`~logo_tal.extract.r2plus1d`: R(2+1)D-18 in plain PyTorch (runs without torchvision).
 * :mod:`~logo_tal.extract.pipeline`: :func:`extract_videos`, what the CLI and predict call.
 * :mod:`~logo_tal.extract.cli`: ``logo-tal-extract``.
-* :mod:`~logo_tal.data.config_resolvers`: OmegaConf resolvers that read the record and annotations.
+* :mod:`~logo_tal.data.config_resolvers`: what the configs' resolvers read from the record and
+  annotations (registered by :mod:`logo_tal.resolvers`).
 
 ``av`` (the ``video`` extra) and ``torchvision`` are imported only when a video is decoded or a
 torchvision backbone is built, so everything else works without them; ``r2plus1d_18`` runs on

@@ -3,7 +3,7 @@
 Read from Hydra's runtime config (``HydraConfig``), which every launcher sets in the job's own
 process (basic, joblib, submitit). Without a Hydra runtime (tests composing configs, library
 use) every function returns its single-run answer. Registered as OmegaConf resolvers by
-:func:`register_sweep_resolvers`.
+:mod:`logo_tal.resolvers`.
 """
 
 from __future__ import annotations
@@ -73,18 +73,3 @@ def threads_per_job() -> int | None:
     cores = usable_cores()
     jobs = cores if int(n_jobs) < 0 else min(int(n_jobs), cores)
     return max(1, cores // max(1, jobs))
-
-
-def register_sweep_resolvers() -> None:
-    """Register ``logo_tal.sweep_group``, ``logo_tal.job_name``, ``logo_tal.threads_per_job``."""
-    resolvers = {
-        "logo_tal.sweep_group": sweep_group,
-        "logo_tal.job_name": job_name,
-        "logo_tal.threads_per_job": threads_per_job,
-    }
-    for name, function in resolvers.items():
-        if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, function)
-
-
-register_sweep_resolvers()

@@ -1,12 +1,9 @@
-"""OmegaConf resolvers used by the configs; registered on import (train/evaluate/predict)."""
+"""Run and sweep directory names: what ``${safe_name:...}`` and ``${logo_tal.cwd:}`` compute
+(registered by :mod:`logo_tal.resolvers`)."""
 
 from __future__ import annotations
 
 import os
-
-from omegaconf import OmegaConf
-
-from logo_tal.utils.sweeps import register_sweep_resolvers
 
 
 def safe_name(text: str) -> str:
@@ -26,16 +23,3 @@ def launch_dir() -> str:
     before any job exists, and ``oc.env`` evaluates its default even when the variable is set.
     """
     return os.getcwd()
-
-
-def register_resolvers() -> None:
-    """Register the package's resolvers once (safe to call repeatedly)."""
-    if not OmegaConf.has_resolver("safe_name"):
-        OmegaConf.register_new_resolver("safe_name", safe_name)
-    if not OmegaConf.has_resolver("logo_tal.cwd"):
-        OmegaConf.register_new_resolver("logo_tal.cwd", launch_dir)
-    # logo_tal.sweep_group, logo_tal.job_name, logo_tal.threads_per_job (multirun jobs).
-    register_sweep_resolvers()
-
-
-register_resolvers()
