@@ -123,18 +123,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         (metrics, objects): every logged metric as float (``train/*``, ``val/*``, ``test/*``),
         and the built ``cfg``, ``datamodule``, ``module``, ``trainer``.
     """
-    for warning in validate_config(cfg):
-        log.warning(warning)
-    seed = cfg.get("seed")
-    if seed is not None:
-        # Logged here, not by Lightning: its handler writes to stderr, kept for errors.
-        pl.seed_everything(int(seed), workers=True, verbose=False)
-        log.info(f"seed: {seed}")
-    if cfg.get("torch_threads"):
-        torch.set_num_threads(int(cfg.torch_threads))
+    info = _start_run(cfg)
     output_dir = Path(cfg.paths.output_dir)
-    info = run_info(cfg, seed)
-    write_run_record(cfg, output_dir, info)
 
     detector = build_detector(cfg)
     datamodule = build_datamodule(cfg, detector)
@@ -166,6 +156,29 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     if compile_options(cfg.model) is not None:
         metrics.update(_compile_report())
+    _log_outputs(trainer, output_dir)
+    objects = {"cfg": cfg, "datamodule": datamodule, "module": module, "trainer": trainer}
+    return metrics, objects
+
+
+def _start_run(cfg: DictConfig) -> dict[str, Any]:
+    """Config warnings, the seed, the thread count and the run record on disk; returns the
+    run's environment (:func:`run_info`)."""
+    for warning in validate_config(cfg):
+        log.warning(warning)
+    seed = cfg.get("seed")
+    if seed is not None:
+        # Logged here, not by Lightning: its handler writes to stderr, kept for errors.
+        pl.seed_everything(int(seed), workers=True, verbose=False)
+        log.info(f"seed: {seed}")
+    if cfg.get("torch_threads"):
+        torch.set_num_threads(int(cfg.torch_threads))
+    info = run_info(cfg, seed)
+    write_run_record(cfg, Path(cfg.paths.output_dir), info)
+    return info
+
+
+def _log_outputs(trainer: pl.Trainer, output_dir: Path) -> None:
     callback = trainer.checkpoint_callback
     # last.ckpt is the top-1 file of conf/callbacks/default.yaml (save_last adds its own).
     checkpoint = getattr(callback, "last_model_path", "") or getattr(
@@ -174,8 +187,6 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     if checkpoint:
         log.info(f"last checkpoint: {checkpoint}")
     log.info(f"outputs in {output_dir}")
-    objects = {"cfg": cfg, "datamodule": datamodule, "module": module, "trainer": trainer}
-    return metrics, objects
 
 
 def _compile_report() -> dict[str, float]:

@@ -127,19 +127,9 @@ def load_ground_truth(path: str | os.PathLike, subset: str | None = None) -> Gro
             if record["subset"] != subset:
                 other += 1
                 continue
-        if "annotations" not in record:
-            raise _fail(path, where, "missing 'annotations' (use [] for a video without any)")
-        annotations = record["annotations"]
-        if not isinstance(annotations, list):
-            raise _fail(path, where, f"'annotations' must be a list, got {_show(annotations)}")
         index = len(video_ids)
         video_ids.append(video_id)
-        for i, entry in enumerate(annotations):
-            entry_where = f"{where}, annotation {i}"
-            if not isinstance(entry, dict):
-                raise _fail(path, entry_where, f"must be an object, got {_show(entry)}")
-            start, end = _segment(path, entry_where, entry)
-            rows.append((index, _label(path, entry_where, entry), start, end))
+        rows += [(index, *row) for row in _annotation_rows(path, where, record)]
 
     if subset is not None and not video_ids:
         known = ", ".join(repr(s) for s in sorted(subsets_seen)) or "none"
@@ -155,6 +145,25 @@ def load_ground_truth(path: str | os.PathLike, subset: str | None = None) -> Gro
         end=np.array([r[3] for r in rows], dtype=np.float64),
         num_videos_other_subsets=other,
     )
+
+
+def _annotation_rows(
+    path: str | os.PathLike, where: str, record: dict
+) -> list[tuple[str, float, float]]:
+    """``(label, start, end)`` of each annotation of one video record, checked."""
+    if "annotations" not in record:
+        raise _fail(path, where, "missing 'annotations' (use [] for a video without any)")
+    annotations = record["annotations"]
+    if not isinstance(annotations, list):
+        raise _fail(path, where, f"'annotations' must be a list, got {_show(annotations)}")
+    rows = []
+    for i, entry in enumerate(annotations):
+        entry_where = f"{where}, annotation {i}"
+        if not isinstance(entry, dict):
+            raise _fail(path, entry_where, f"must be an object, got {_show(entry)}")
+        start, end = _segment(path, entry_where, entry)
+        rows.append((_label(path, entry_where, entry), start, end))
+    return rows
 
 
 def load_predictions(path: str | os.PathLike, ground_truth: GroundTruth) -> Predictions:

@@ -162,12 +162,27 @@ def greedy_nms(
     )
     rows, top, sel = _first_selections(rows, opts)
     count = np.bincount(rows.grp[top], minlength=rows.num_groups)
-    windows = _decay_windows(rows)
+    _greedy_rounds(rows, top, sel, count, picked, opts)
+    if int(count.max()) > max_num:  # a round may overshoot
+        _keep_first_per_group(picked, rows.group_ids, max_num)
+    return picked
 
+
+def _greedy_rounds(
+    rows: _Rows,
+    top: np.ndarray,
+    sel: np.ndarray,
+    count: np.ndarray,
+    picked: np.ndarray,
+    opts: _Options,
+) -> None:
+    """Decay by the last selections, then select the next non-overlapping block, until no
+    candidate can matter; ``picked`` and ``count`` (selections per group) are filled in place."""
+    windows = _decay_windows(rows)
     # Rows >= tail can no longer matter (below min_score, or below the total_max-th selection).
     alive = rows.cur > _NEG_INF
     tail = int(np.count_nonzero(alive)) and int(np.flatnonzero(alive)[-1]) + 1
-    head, window = 0, 4 * block
+    head, window = 0, 4 * opts.block
     group_bar = np.full(rows.num_groups, _INT_MIN, dtype=np.int64)
     picked_rows = [top]
     earlier = np.zeros((0, 0), dtype=bool)
@@ -179,16 +194,12 @@ def greedy_nms(
             tail = min(tail, int(np.count_nonzero(rows.okey >= bar)))
         members, head, window = _members(rows, head, tail, window, bar, group_bar, opts)
         if members is None or members.size == 0:
-            break
+            return
         sel, earlier = _non_overlapping(rows, members, earlier)
         picked[rows.pos[sel]] = rows.cur[sel]
         picked_rows.append(sel)
         count += np.bincount(rows.grp[sel], minlength=rows.num_groups)
         rows.cur[sel] = _NEG_INF
-
-    if int(count.max()) > max_num:  # a round may overshoot
-        _keep_first_per_group(picked, rows.group_ids, max_num)
-    return picked
 
 
 def _rank_rows(
