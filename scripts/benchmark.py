@@ -440,7 +440,9 @@ def main(argv: list[str] | None = None) -> int:
         "padding_cases": (
             list(bench_padding.CASES) if args.padding_cases is None else args.padding_cases
         ),
-        # One epoch per setting at the synthetic model's width (docs/benchmarks.md "Padding").
+        # One epoch per setting at the configs' widths, the smoke run at the synthetic model's
+        # (docs/benchmarks.md "Training padding").
+        "padding_width": "small" if quick else "paper",
         "padding_videos": 8 if quick else None,
         "padding_anet_videos": 32 if quick else 1600,
         "targets": {k: f"{op} {v:g}" for k, (op, v) in TARGETS.items()},
@@ -482,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings["padding_cases"] and settings["padding_cases"] != ["none"]:
         sections["padding"] = lambda: bench_padding.measure(
             settings["padding_cases"],
+            width=settings["padding_width"],
             videos=settings["padding_videos"],
             anet_videos=settings["padding_anet_videos"],
         )
