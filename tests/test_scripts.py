@@ -100,8 +100,10 @@ def test_quick_benchmark_writes_the_json(tmp_path, benchmark_module):
         assert row["total_s"] >= row["detector_s"] > 0 and row["postprocess_s"] > 0
 
     checked = [r for r in data["summary"] if "status" in r]
-    # fwd %, train %, THUMOS post-processing, and one or two scorer cases.
-    assert len(checked) == 3 + len(expected)
+    # fwd %, train %, THUMOS post-processing, one or two scorer cases, own data's padding.
+    assert len(checked) == 3 + len(expected) + 1
+    (padding,) = [r for r in checked if r["case"].startswith("padding own")]
+    assert padding["target"] == ">= 10" and padding["status"] in ("PASS", "MISS")
     assert {r["status"] for r in checked} <= {"PASS", "MISS"}
     assert data["passed"] == all(r["status"] == "PASS" for r in checked)
 
