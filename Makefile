@@ -30,11 +30,11 @@ XDIST = -n $(TEST_WORKERS) --maxprocesses 4 --dist worksteal
 
 # The whole suite, slow tests included (DDP on 2 CPU processes, sweeps through the launchers,
 # Optuna, W&B offline runs, kill-and-resume, full THUMOS dimensions, video extraction, compile):
-# 949 tests, 442 s on the idle 2-core VM with 2 workers (2026-12-01; 696 s in one process).
+# 964 tests, 248 s on the idle 2-core VM with 2 workers (2026-12-07).
 test:
 	$(BIN)/python -m pytest -q $(XDIST) $(PYTEST_ARGS)
 
-# Without the slow tests: 754 tests, 81 s on the idle 2-core VM with 2 workers (2026-12-01).
+# Without the slow tests: 802 tests, 44 s on the idle 2-core VM with 2 workers (2026-12-07).
 test-fast:
 	$(BIN)/python -m pytest -m "not slow" -q $(XDIST) $(PYTEST_ARGS)
 
