@@ -196,7 +196,7 @@ def test_batch_padding_trains_the_same_model_as_max_seq_len_padding(tmp_path):
     for key in m_fixed:
         if key.startswith("test/mAP"):
             assert abs(m_batch[key] - m_fixed[key]) <= 1e-6, key
-    # Scores agree to ~3e-7 and segment ends to one rounding unit of the file (1e-4 s): the
+    # Scores agree to ~3e-7 and segment ends to a couple of the file's rounding units (1e-4 s): the
     # same model up to the order of float sums at two padded lengths.
     assert _matched_detections(d_batch, d_fixed) < 5e-4
     # What the padding cost, logged per epoch: the synthetic videos fill about 2/3 of the window.
