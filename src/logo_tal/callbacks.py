@@ -75,20 +75,21 @@ class PaddingMonitor(Callback):
     (``logo_tal.train`` adds it), so every logger gets it."""
 
     def __init__(self) -> None:
-        self._counts = torch.zeros(2, dtype=torch.float64)  # padded steps, all steps
+        self._counts = torch.zeros(2, dtype=torch.int64)  # padded steps, all steps
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-        self._counts.zero_()
+        self._counts = torch.zeros(2, dtype=torch.int64, device=pl_module.device)
 
     def on_train_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        # Summed where the masks are: no device synchronisation per batch.
         masks = batch.masks
-        self._counts[0] += float(masks.numel() - int(masks.sum()))
-        self._counts[1] += float(masks.numel())
+        self._counts[0] += (~masks).sum().to(self._counts.device)
+        self._counts[1] += masks.numel()
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        counts = trainer.strategy.reduce(self._counts.to(pl_module.device), reduce_op="sum").cpu()
-        if counts[1] > 0:
-            fraction = float(counts[0] / counts[1])
-            pl_module.log("train/pad_fraction", fraction, on_epoch=True, sync_dist=False)
+        counts = trainer.strategy.reduce(self._counts.to(pl_module.device), reduce_op="sum")
+        padded, total = (int(c) for c in counts.cpu())
+        if total > 0:
+            pl_module.log("train/pad_fraction", padded / total, on_epoch=True, sync_dist=False)
