@@ -30,15 +30,21 @@ def test_gather_objects_two_processes(tmp_path):
     assert json.loads(out.read_text()) == [{"video_0": [0]}, {"video_1": [1, 1]}]
 
 
+# Two CPU processes (gloo) for one epoch, as `trainer=ddp` runs them on a GPU machine.
+DDP_SPAWN_CPU = [
+    "trainer=ddp",
+    "trainer.accelerator=cpu",
+    "trainer.strategy=ddp_spawn",
+    "trainer.devices=2",
+    "trainer.max_epochs=1",
+]
+
+
 @pytest.mark.slow
 def test_ddp_spawn_two_cpu_processes_gather_all_test_videos(tmp_path):
     cfg = tiny_train_config(
         tmp_path,
-        "trainer=ddp",
-        "trainer.accelerator=cpu",
-        "trainer.strategy=ddp_spawn",
-        "trainer.devices=2",
-        "trainer.max_epochs=1",
+        *DDP_SPAWN_CPU,
         "trainer.limit_train_batches=1",
         "trainer.check_val_every_n_epoch=1",
         "trainer.enable_progress_bar=false",
@@ -61,11 +67,7 @@ def test_bucket_by_length_under_ddp_splits_the_grouped_epoch_between_ranks(tmp_p
     replaces it) and each rank trains on its share of the same grouped epoch."""
     cfg = tiny_train_config(
         tmp_path,
-        "trainer=ddp",
-        "trainer.accelerator=cpu",
-        "trainer.strategy=ddp_spawn",
-        "trainer.devices=2",
-        "trainer.max_epochs=1",
+        *DDP_SPAWN_CPU,
         "trainer.limit_val_batches=0",
         "trainer.limit_test_batches=1",
         "data.bucket_by_length=true",
