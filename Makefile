@@ -70,6 +70,7 @@ ablate-levels:
 
 ablate-paper:
 	$(BIN)/python -m logo_tal.train experiment=synthetic sweep=paper $(ABLATE_ARGS)
+	$(BIN)/python -m logo_tal.train experiment=synthetic sweep=ablate_levels $(ABLATE_ARGS)
 
 clean:
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
