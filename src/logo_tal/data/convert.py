@@ -236,6 +236,27 @@ def build_database(
     marks = [i for i in instances if i.label == ambiguous_label]
     labels = sorted({i.label for i in real}) if classes is None else list(classes)
     label_id = {name: k for k, name in enumerate(labels)}
+    database, dropped_unknown = _collect_videos(real, info, label_id, subset, fps, skip_unknown)
+    if dropped_unknown:
+        shown = ", ".join(list(dropped_unknown)[:5])
+        notes.append(
+            f"unknown_video: {sum(dropped_unknown.values())} instance(s) of "
+            f"{len(dropped_unknown)} video(s) without video info dropped ({shown})"
+        )
+    _attach_ambiguous(marks, database, ambiguous_label, notes)
+    return {"classes": labels, "database": database}
+
+
+def _collect_videos(
+    real: Sequence[Instance],
+    info: dict[str, VideoInfo],
+    label_id: dict[str, int],
+    subset: str | None,
+    fps: float | None,
+    skip_unknown: bool,
+) -> tuple[dict[str, dict], Counter[str]]:
+    """The database entries of the (non-ambiguous) instances, and the instances dropped per
+    video without info (``skip_unknown``)."""
     dropped_unknown: Counter[str] = Counter()
     database: dict[str, dict] = {}
     for inst in real:
@@ -250,25 +271,7 @@ def build_database(
                 f"{inst.where}: video {inst.video!r} has no duration in the video info "
                 "(add it, or pass --skip-unknown to drop its rows)"
             )
-        name = _subset(inst, meta, subset)
-        entry = database.get(inst.video)
-        if entry is None:
-            video_fps = meta.fps if meta.fps is not None else fps
-            if video_fps is None:
-                raise ConversionError(
-                    f"{inst.where}: video {inst.video!r} has no fps in the video info "
-                    "(add it, or pass --fps)"
-                )
-            entry = {"subset": name, "duration": meta.duration, "fps": video_fps}
-            if meta.num_frames is not None:
-                entry["num_frames"] = meta.num_frames
-            entry["annotations"] = []
-            database[inst.video] = entry
-        elif entry["subset"] != name:
-            raise ConversionError(
-                f"{inst.where}: video {inst.video!r} is in subset {name!r} here but "
-                f"{entry['subset']!r} in an earlier row"
-            )
+        entry = _video_entry(database, inst, meta, _subset(inst, meta, subset), fps)
         entry["annotations"].append(
             {
                 "segment": [inst.start, inst.end],
@@ -276,12 +279,42 @@ def build_database(
                 "label_id": label_id[inst.label],
             }
         )
-    if dropped_unknown:
-        shown = ", ".join(list(dropped_unknown)[:5])
-        notes.append(
-            f"unknown_video: {sum(dropped_unknown.values())} instance(s) of "
-            f"{len(dropped_unknown)} video(s) without video info dropped ({shown})"
+    return database, dropped_unknown
+
+
+def _video_entry(
+    database: dict[str, dict], inst: Instance, meta: VideoInfo, name: str, fps: float | None
+) -> dict:
+    """``inst``'s video entry, created on its first instance; a second subset is an error."""
+    entry = database.get(inst.video)
+    if entry is None:
+        video_fps = meta.fps if meta.fps is not None else fps
+        if video_fps is None:
+            raise ConversionError(
+                f"{inst.where}: video {inst.video!r} has no fps in the video info "
+                "(add it, or pass --fps)"
+            )
+        entry = {"subset": name, "duration": meta.duration, "fps": video_fps}
+        if meta.num_frames is not None:
+            entry["num_frames"] = meta.num_frames
+        entry["annotations"] = []
+        database[inst.video] = entry
+    elif entry["subset"] != name:
+        raise ConversionError(
+            f"{inst.where}: video {inst.video!r} is in subset {name!r} here but "
+            f"{entry['subset']!r} in an earlier row"
         )
+    return entry
+
+
+def _attach_ambiguous(
+    marks: Sequence[Instance],
+    database: dict[str, dict],
+    ambiguous_label: str | None,
+    notes: list[str],
+) -> None:
+    """Add ``marks`` to their videos' ``"ambiguous"`` lists; a mark on a video without
+    actions has no entry to go to, and is dropped and counted in ``notes``."""
     orphan: Counter[str] = Counter()
     for mark in marks:
         if mark.video in database:
@@ -293,7 +326,6 @@ def build_database(
             f"ambiguous: {sum(orphan.values())} {ambiguous_label} mark(s) on {len(orphan)} "
             f"video(s) without actions dropped ({', '.join(list(orphan)[:5])})"
         )
-    return {"classes": labels, "database": database}
 
 
 def _subset(inst: Instance, meta: VideoInfo, subset: str | None) -> str:

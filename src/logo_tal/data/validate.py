@@ -20,11 +20,12 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from logo_tal.data.annotations import AnnotationError, load_annotations
-from logo_tal.data.feature_store import FeatureFileError, open_feature_store
+from logo_tal.data.annotations import AnnotationDatabase, AnnotationError, load_annotations
+from logo_tal.data.feature_store import FeatureFileError, FeatureStore, open_feature_store
 from logo_tal.errors import EXIT_BAD_INPUT, OneLineArgumentParser, parse_arguments, run_reporting
 from logo_tal.errors import report as report_error
 from logo_tal.grid import FeatureGrid
@@ -72,6 +73,25 @@ def validate(args: argparse.Namespace) -> tuple[int, dict]:
     except AnnotationError as exc:
         report["error"] = str(exc)
         return 2, report
+    problems, subsets = _check_annotations(db, args, report)
+    if args.features is not None:
+        store, error = _open_store(args)
+        if store is None:
+            report["error"] = error
+            report["problems"] = problems
+            return 2, report
+        scan = _scan_features(store, db, subsets, args)
+        problems += scan.problems(args.tolerance, args.max_list)
+        if scan.length_ratio:
+            report["feature_length_ratio"] = scan.ratio_summary()
+    report["problems"] = problems
+    return (1 if problems else 0), report
+
+
+def _check_annotations(
+    db: AnnotationDatabase, args: argparse.Namespace, report: dict
+) -> tuple[list[str], list[str]]:
+    """Annotation problems and the subsets to check; fills the class and subset report."""
     problems: list[str] = list(db.report(args.max_list))
     report["num_classes"] = db.num_classes
     report["class_names"] = db.class_names
@@ -91,73 +111,100 @@ def validate(args: argparse.Namespace) -> tuple[int, dict]:
             "training_instances": instances_train,
             "problems": {k: list(v) for k, v in db.problem_counts(s).items()},
         }
+    return problems, subsets
 
-    if args.features is not None:
-        try:
-            store = open_feature_store(
-                args.features, args.format, args.prefix, args.ext, args.input_dim
-            )
-        except (FileNotFoundError, FeatureFileError, ValueError) as exc:
-            report["error"] = str(exc)
-            report["problems"] = problems
-            return 2, report
-        try:
-            store.video_ids()  # opens an HDF5 file: a corrupt one is unreadable input
-        except (FeatureFileError, OSError) as exc:
-            report["error"] = str(exc)
-            report["problems"] = problems
-            return 2, report
-        missing: dict[str, list[str]] = {}
-        bad: list[str] = []
-        length_issues: list[str] = []
-        length_ratio: list[float] = []
-        for s in subsets:
-            for rec in db.subset(s):
-                if rec.video_id not in store:
-                    missing.setdefault(s, []).append(rec.video_id)
-                    continue
-                try:
-                    if args.check_values:
-                        t = store.load(rec.video_id).shape[0]
-                    else:
-                        t, c = store.shape(rec.video_id)
-                        if args.input_dim is not None and c != args.input_dim:
-                            raise FeatureFileError(
-                                f"{store.describe(rec.video_id)}: feature dimension {c} != "
-                                f"input_dim {args.input_dim}"
-                            )
-                except FeatureFileError as exc:
-                    bad.append(str(exc))
-                    continue
-                grid = FeatureGrid(rec.fps, args.feat_stride, args.num_frames)
-                expected = grid.expected_length(grid.duration_to_frames(rec.duration))
-                length_ratio.append(t / max(expected, 1))
-                if abs(t - expected) > max(2, args.tolerance * expected):
-                    length_issues.append(f"{rec.video_id}: {t} steps, expected {expected}")
-        for s, ids in missing.items():
-            more = f" ... (+{len(ids) - args.max_list})" if len(ids) > args.max_list else ""
+
+def _open_store(args: argparse.Namespace) -> tuple[FeatureStore | None, str]:
+    """``(store, "")``, or ``(None, reason)`` when the features are unreadable input."""
+    try:
+        store = open_feature_store(
+            args.features, args.format, args.prefix, args.ext, args.input_dim
+        )
+    except (FileNotFoundError, FeatureFileError, ValueError) as exc:
+        return None, str(exc)
+    try:
+        store.video_ids()  # opens an HDF5 file: a corrupt one is unreadable input
+    except (FeatureFileError, OSError) as exc:
+        return None, str(exc)
+    return store, ""
+
+
+@dataclass
+class _FeatureScan:
+    """What the feature check found, before it is worded as problems."""
+
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    bad: list[str] = field(default_factory=list)
+    length_issues: list[str] = field(default_factory=list)
+    length_ratio: list[float] = field(default_factory=list)
+
+    def problems(self, tolerance: float, max_list: int) -> list[str]:
+        """One line per kind of problem, listing at most ``max_list`` examples."""
+        problems = []
+        for s, ids in self.missing.items():
+            more = f" ... (+{len(ids) - max_list})" if len(ids) > max_list else ""
             problems.append(
                 f"{len(ids)} video(s) of subset {s!r} have no features: "
-                f"{', '.join(ids[: args.max_list])}{more}"
+                f"{', '.join(ids[:max_list])}{more}"
             )
-        if bad:
+        if self.bad:
             problems.append(
-                f"{len(bad)} unusable feature file(s): " + "; ".join(bad[: args.max_list])
+                f"{len(self.bad)} unusable feature file(s): " + "; ".join(self.bad[:max_list])
             )
-        if length_issues:
+        if self.length_issues:
             problems.append(
-                f"{len(length_issues)} video(s) whose feature length differs from "
-                f"duration*fps -> grid by more than {args.tolerance:.0%} (check fps / "
-                "feat_stride / num_frames): " + "; ".join(length_issues[: args.max_list])
+                f"{len(self.length_issues)} video(s) whose feature length differs from "
+                f"duration*fps -> grid by more than {tolerance:.0%} (check fps / "
+                "feat_stride / num_frames): " + "; ".join(self.length_issues[:max_list])
             )
-        if length_ratio:
-            report["feature_length_ratio"] = {
-                "median": float(np.median(length_ratio)),
-                "min": float(np.min(length_ratio)),
-                "max": float(np.max(length_ratio)),
-            }
-    report["problems"] = problems
-    return (1 if problems else 0), report
+        return problems
+
+    def ratio_summary(self) -> dict[str, float]:
+        """Median, min and max of feature length / expected length."""
+        return {
+            "median": float(np.median(self.length_ratio)),
+            "min": float(np.min(self.length_ratio)),
+            "max": float(np.max(self.length_ratio)),
+        }
+
+
+def _scan_features(
+    store: FeatureStore, db: AnnotationDatabase, subsets: list[str], args: argparse.Namespace
+) -> _FeatureScan:
+    """Check every video of ``subsets`` for a usable feature file of the predicted length."""
+    scan = _FeatureScan()
+    for s in subsets:
+        for rec in db.subset(s):
+            if rec.video_id not in store:
+                scan.missing.setdefault(s, []).append(rec.video_id)
+                continue
+            try:
+                t = _feature_length(store, rec.video_id, args)
+            except FeatureFileError as exc:
+                scan.bad.append(str(exc))
+                continue
+            grid = FeatureGrid(rec.fps, args.feat_stride, args.num_frames)
+            expected = grid.expected_length(grid.duration_to_frames(rec.duration))
+            scan.length_ratio.append(t / max(expected, 1))
+            if abs(t - expected) > max(2, args.tolerance * expected):
+                scan.length_issues.append(f"{rec.video_id}: {t} steps, expected {expected}")
+    return scan
+
+
+def _feature_length(store: FeatureStore, video_id: str, args: argparse.Namespace) -> int:
+    """Time steps of ``video_id``'s features; FeatureFileError if unusable.
+
+    Reads the whole file only with ``--check-values`` (so NaN/Inf are caught); otherwise the
+    header's shape is enough.
+    """
+    if args.check_values:
+        return store.load(video_id).shape[0]
+    t, c = store.shape(video_id)
+    if args.input_dim is not None and c != args.input_dim:
+        raise FeatureFileError(
+            f"{store.describe(video_id)}: feature dimension {c} != input_dim {args.input_dim}"
+        )
+    return t
 
 
 def _print(report: dict, code: int) -> None:

@@ -90,13 +90,44 @@ def error_breakdown(
     """
     if not 0.0 <= low_tiou <= tiou:
         raise ValueError(f"need 0 <= low_tiou <= tiou, got low_tiou={low_tiou}, tiou={tiou}")
-    gt, pred = ground_truth, predictions
+    n = len(predictions)
+    pairs = _video_pairs(ground_truth, predictions)
+    best_tiou = np.zeros(n)
+    np.maximum.at(best_tiou, pairs.pred, pairs.tiou)
+    match = pairs.same & (pairs.tiou >= tiou)
+    tp = _true_positives(predictions, pairs, match, tiou, len(ground_truth.video_ids))
+    category = _categorise(pairs, match, tp, n, tiou, low_tiou)
+    return ErrorBreakdown(category=category, best_tiou=best_tiou, tiou=tiou, low_tiou=low_tiou)
+
+
+@dataclass(frozen=True, eq=False)
+class _Pairs:
+    """Every (detection, accepted ground truth of the same video) pair.
+
+    Attributes:
+        pred: (Q,) detection index of each pair.
+        gt: (Q,) ground-truth index of each pair, into the cleaned rows sorted by video.
+        tiou: (Q,) tIoU of each pair.
+        same: (Q,) whether the pair's labels agree.
+        video: (N,) each detection's video, 0 for videos absent from the ground truth.
+        num_gt: number of cleaned ground-truth rows.
+    """
+
+    pred: np.ndarray
+    gt: np.ndarray
+    tiou: np.ndarray
+    same: np.ndarray
+    video: np.ndarray
+    num_gt: int
+
+
+def _video_pairs(gt: GroundTruth, pred: Predictions) -> _Pairs:
+    """All detection/ground-truth pairs within a video, from the cleaned ground truth."""
     n, num_videos = len(pred), len(gt.video_ids)
     kept = clean_ground_truth(gt)[0]
     g_video, g_label = gt.video[kept], gt.label[kept]
     g_start, g_end = gt.start[kept], gt.end[kept]
-
-    # Every (detection, ground truth of the same video) pair, ground truth grouped by video.
+    # Grouping the ground truth by video turns each detection's pairs into one index range.
     g_order = np.argsort(g_video, kind="stable")
     g_video, g_label = g_video[g_order], g_label[g_order]
     g_start, g_end = g_start[g_order], g_end[g_order]
@@ -113,37 +144,44 @@ def error_breakdown(
         pred.start[pair_pred], pred.end[pair_pred], g_start[pair_gt], g_end[pair_gt]
     )
     same = g_label[pair_gt] == pred.label[pair_pred]
+    return _Pairs(pair_pred, pair_gt, pair_tiou, same, video, g_video.size)
+
+
+def _true_positives(
+    pred: Predictions, pairs: _Pairs, match: np.ndarray, tiou: float, num_videos: int
+) -> np.ndarray:
+    """(N,) bool: the detections the AP counts as true positives at ``tiou``.
+
+    Ranks by descending score (stable, as the AP does), then matches each (class, video) group
+    greedily through the AP's own routine, so that the count agrees with the AP's.
+    """
+    n = len(pred)
+    if not n:
+        return np.zeros(0, dtype=bool)
+    order = np.argsort(-pred.score, kind="stable")
+    group_key = pred.label.astype(np.int64) * (num_videos + 1) + pairs.video
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = _segmented_rank(group_key[order])
+    return _greedy_match(
+        rank,
+        pairs.pred[match],
+        pairs.gt[match],
+        pairs.tiou[match],
+        n,
+        pairs.num_gt,
+        np.array([tiou]),
+    )[0]
+
+
+def _categorise(
+    pairs: _Pairs, match: np.ndarray, tp: np.ndarray, n: int, tiou: float, low_tiou: float
+) -> np.ndarray:
+    """(N,) category index of each detection (see the module docstring for the order)."""
 
     def any_pair(select: np.ndarray) -> np.ndarray:
-        return np.bincount(pair_pred[select], minlength=n) > 0
+        return np.bincount(pairs.pred[select], minlength=n) > 0
 
-    best_tiou = np.zeros(n)
-    np.maximum.at(best_tiou, pair_pred, pair_tiou)
-
-    # True positives: rank by descending score (stable, as the AP does), then match each
-    # (class, video) group greedily through the AP's own routine.
-    order = np.argsort(-pred.score, kind="stable")
-    position = np.empty(n, dtype=np.int64)
-    position[order] = np.arange(n)
-    group_key = pred.label.astype(np.int64) * (num_videos + 1) + video
-    rank_sorted = _segmented_rank(group_key[order])
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = rank_sorted
-    match = same & (pair_tiou >= tiou)
-    tp = (
-        _greedy_match(
-            rank,
-            pair_pred[match],
-            pair_gt[match],
-            pair_tiou[match],
-            n,
-            g_video.size,
-            np.array([tiou]),
-        )[0]
-        if n
-        else np.zeros(0, dtype=bool)
-    )
-
+    same, pair_tiou = pairs.same, pairs.tiou
     category = np.full(n, BACKGROUND, dtype=np.int64)
     # Assigned from the weakest claim to the strongest so that later writes win.
     category[any_pair(~same & (pair_tiou >= low_tiou))] = WRONG_CLASS
@@ -151,4 +189,4 @@ def error_breakdown(
     category[any_pair(~same & (pair_tiou >= tiou))] = WRONG_CLASS
     category[any_pair(match)] = DUPLICATE
     category[tp] = TP
-    return ErrorBreakdown(category=category, best_tiou=best_tiou, tiou=tiou, low_tiou=low_tiou)
+    return category

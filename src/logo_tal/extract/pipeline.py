@@ -276,6 +276,23 @@ def extract_videos(
         FileNotFoundError: ``videos`` does not exist or has no video files.
         ImportError: PyAV or torchvision missing.
     """
+    settings = _run_settings(settings, batch_size, device)
+    paths = find_videos(videos)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    backbone, record = _start_record(out, settings, backbone, overwrite)
+    result = ExtractionResult(record)
+    todo = _videos_to_extract(paths, record, overwrite, result)
+    _extract_all(todo, out, settings, backbone, result, progress)
+    return result
+
+
+def _run_settings(
+    settings: ExtractionSettings | ExtractionRecord | None,
+    batch_size: int | None,
+    device: str | None,
+) -> ExtractionSettings:
+    """Checked settings, with the run options given to :func:`extract_videos` applied."""
     if settings is None:
         settings = ExtractionSettings()
     elif isinstance(settings, ExtractionRecord):
@@ -285,10 +302,17 @@ def extract_videos(
         if value is not None:
             setattr(settings, name, value)
     settings.check()
-    paths = find_videos(videos)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    return settings
 
+
+def _start_record(
+    out: Path, settings: ExtractionSettings, backbone: Backbone | None, overwrite: bool
+) -> tuple[Backbone, ExtractionRecord]:
+    """The backbone and the record of ``out``, written before any video is extracted.
+
+    An existing record with the same settings keeps its videos; one with other settings is an
+    error unless ``overwrite``.
+    """
     old = read_extraction_record(out)
     if old is not None and settings.implementation == AUTO and old.extractor == settings.backbone:
         settings.implementation = old.implementation  # resuming: keep the directory's code
@@ -313,8 +337,17 @@ def extract_videos(
             record.videos = dict(old.videos)
     record.path = None
     write_extraction_record(record, out)
+    return backbone, record
 
-    result = ExtractionResult(record)
+
+def _videos_to_extract(
+    paths: Iterable[Path], record: ExtractionRecord, overwrite: bool, result: ExtractionResult
+) -> list[Path]:
+    """The videos still to extract; the others go to ``result.skipped``.
+
+    A video counts as done only if its stored features have the shape its entry states, so a
+    half-written file from an interrupted run is redone.
+    """
     todo: list[Path] = []
     for p in paths:
         entry = record.videos.get(p.stem)
@@ -328,7 +361,19 @@ def extract_videos(
         else:
             record.videos.pop(p.stem, None)
             todo.append(p)
+    return todo
 
+
+def _extract_all(
+    todo: list[Path],
+    out: Path,
+    settings: ExtractionSettings,
+    backbone: Backbone,
+    result: ExtractionResult,
+    progress: bool,
+) -> None:
+    """Extract each video of ``todo``, rewriting the record after each so a rerun resumes."""
+    record = result.record
     with _Progress(progress, len(todo)) as bar:
         for p in todo:
             try:
@@ -344,6 +389,7 @@ def extract_videos(
                     bar.advance,
                 )
             except VideoDecodeError as exc:
+                # One bad video must not stop the others: it is reported in result.failed.
                 result.failed[str(p)] = str(exc)
                 bar.end_video()
                 continue
@@ -352,7 +398,6 @@ def extract_videos(
             write_extraction_record(record, out)
             result.written.append(p.stem)
             bar.end_video()
-    return result
 
 
 def _estimated_clips(path: Path, settings: ExtractionSettings) -> int | None:

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from logo_tal.data.annotations import load_annotations
 from logo_tal.data.synthetic.generator import (
     TEST_SUBSET,
     TRAIN_SUBSET,
+    SyntheticConfig,
     make_config,
     synthesize,
 )
@@ -177,8 +178,7 @@ def write_layout(
     The signal is that of :func:`synthesize` on the dataset's own grid; annotation ids carry no
     ``v_`` prefix (as in the real ActivityNet files), feature files and HDF5 keys do. The
     stand-in score file (validation videos only, like the CUHK file) boosts each video's true
-    class with probability ``fusion_accuracy``
-    (:func:`write_synthetic_scores`).
+    class with probability ``fusion_accuracy`` (:func:`write_synthetic_scores`).
 
     Args:
         data_dir: what the configs call ``paths.data_dir``.
@@ -193,6 +193,77 @@ def write_layout(
         ``{"root", "annotations", "features", "h5", "fusion_file", "class_names",
         "num_videos", "config"}`` (paths, None where not written).
     """
+    layout, formats = _check_layout_request(dataset, feature_formats)
+    cfg, annotation, arrays = _synthesize_layout(dataset, layout, seed, overrides)
+    root = Path(data_dir) / layout.root
+    ann_path, feat_dir, h5_path = _write_layout_files(root, layout, formats, arrays, annotation)
+    fusion_path = _write_layout_scores(root, layout, ann_path, fusion, fusion_accuracy, seed)
+    return {
+        "root": root,
+        "annotations": ann_path,
+        "features": feat_dir,
+        "h5": h5_path,
+        "fusion_file": fusion_path,
+        "class_names": annotation["classes"],
+        "num_videos": len(arrays),
+        "config": cfg,
+    }
+
+
+def _synthesize_layout(
+    dataset: str, layout: Layout, seed: int, overrides: Mapping[str, object]
+) -> tuple[SyntheticConfig, dict, dict[str, np.ndarray]]:
+    """The generator's config, the annotation JSON object and the features by video id, with
+    the ids, subsets and class names of ``layout``."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    cfg = make_config("default", **{**LAYOUT_PRESETS[dataset], **given})
+    content, feats = synthesize(cfg, seed)
+    names = _layout_class_names(layout, cfg.num_classes)
+    old_ids = list(content["database"])
+    new_ids = _layout_video_ids(dataset, content["database"], seed)
+    annotation = {
+        "version": f"logo-tal synthetic {dataset} layout v1",
+        # The real files name classes through label_id only; "classes" also keeps classes that
+        # no generated video happens to contain (the THUMOS config expects all 20).
+        "classes": names,
+        "synthetic": {"seed": seed, "layout": dataset, **dataclasses.asdict(cfg)},
+        "database": _renamed_database(content["database"], old_ids, new_ids, layout, names),
+    }
+    arrays = {new: feats[old] for old, new in zip(old_ids, new_ids, strict=True)}
+    return cfg, annotation, arrays
+
+
+def _write_layout_files(
+    root: Path,
+    layout: Layout,
+    formats: set,
+    arrays: Mapping[str, np.ndarray],
+    annotation: dict,
+) -> tuple[Path, Path, Path | None]:
+    """Write the features, then the annotation file; returns their paths (HDF5: None if
+    not written)."""
+    ann_path = root / layout.annotation_file
+    feat_dir = root / layout.feature_dir
+    feat_dir.mkdir(parents=True, exist_ok=True)
+    ann_path.parent.mkdir(parents=True, exist_ok=True)
+    h5_path = _write_layout_features(root, layout, arrays, formats)
+    _replace_atomically(ann_path, lambda tmp: tmp.write_text(json.dumps(annotation)))
+    return ann_path, feat_dir, h5_path
+
+
+def _write_layout_scores(
+    root: Path, layout: Layout, ann_path: Path, fusion: bool, accuracy: float, seed: int
+) -> Path | None:
+    """Write the stand-in score file of the test subset's videos, if asked and the layout
+    has one; returns its path, or None."""
+    if not fusion or layout.fusion_file is None:
+        return None
+    videos, classes = video_labels_from_annotations(ann_path, [layout.test_subset])
+    return write_synthetic_scores(root / layout.fusion_file, videos, classes, accuracy, seed)
+
+
+def _check_layout_request(dataset: str, feature_formats: Sequence[str]) -> tuple[Layout, set]:
+    """The layout of ``dataset`` and the set of formats, or ValueError for a bad request."""
     if dataset not in LAYOUTS:
         raise ValueError(f"unknown layout {dataset!r}; choose from {sorted(LAYOUTS)}")
     layout = LAYOUTS[dataset]
@@ -201,80 +272,80 @@ def write_layout(
         raise ValueError(f"feature_formats must be a non-empty subset of npy, h5: {formats}")
     if "h5" in formats and layout.h5_file is None:
         raise ValueError(f"the {dataset} layout has no HDF5 variant")
-    given = {k: v for k, v in overrides.items() if v is not None}
-    cfg = make_config("default", **{**LAYOUT_PRESETS[dataset], **given})
-    content, feats = synthesize(cfg, seed)
-    names = [
+    return layout, formats
+
+
+def _layout_class_names(layout: Layout, num_classes: int) -> list[str]:
+    """The layout's real class names first, then generated ``class_NNN`` names."""
+    return [
         layout.class_names[i] if i < len(layout.class_names) else f"class_{i:03d}"
-        for i in range(cfg.num_classes)
+        for i in range(num_classes)
     ]
-    old_ids = list(content["database"])
+
+
+def _layout_video_ids(dataset: str, database: Mapping[str, dict], seed: int) -> list[str]:
+    """Ids shaped like the real dataset's, one per generated video, in the same order."""
     if dataset == "anet":
-        new_ids = _youtube_like_ids(len(old_ids), seed)
-    else:
-        counters = {TRAIN_SUBSET: 0, TEST_SUBSET: 0}
-        new_ids = []
-        for vid in old_ids:
-            subset = content["database"][vid]["subset"]
-            counters[subset] += 1
-            kind = "validation" if subset == TRAIN_SUBSET else "test"
-            new_ids.append(f"video_{kind}_{counters[subset]:07d}")
+        return _youtube_like_ids(len(database), seed)
+    # THUMOS numbers videos within each subset: video_validation_0000001, video_test_0000001.
+    counters = {TRAIN_SUBSET: 0, TEST_SUBSET: 0}
+    new_ids = []
+    for entry in database.values():
+        subset = entry["subset"]
+        counters[subset] += 1
+        kind = "validation" if subset == TRAIN_SUBSET else "test"
+        new_ids.append(f"video_{kind}_{counters[subset]:07d}")
+    return new_ids
+
+
+def _renamed_database(
+    database: Mapping[str, dict],
+    old_ids: Sequence[str],
+    new_ids: Sequence[str],
+    layout: Layout,
+    names: Sequence[str],
+) -> dict[str, dict]:
+    """The generated database under the new ids, subsets and class names of ``layout``."""
     subsets = {TRAIN_SUBSET: layout.train_subset, TEST_SUBSET: layout.test_subset}
-    database = {}
+    renamed = {}
     for old, new in zip(old_ids, new_ids, strict=True):
-        entry = dict(content["database"][old])
+        entry = dict(database[old])
         entry["subset"] = subsets[entry["subset"]]
         entry["annotations"] = [
             {**ann, "label": names[ann["label_id"]]} for ann in entry["annotations"]
         ]
-        database[new] = entry
+        renamed[new] = entry
+    return renamed
 
-    root = Path(data_dir) / layout.root
-    ann_path = root / layout.annotation_file
-    feat_dir = root / layout.feature_dir
-    feat_dir.mkdir(parents=True, exist_ok=True)
-    ann_path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {new: feats[old] for old, new in zip(old_ids, new_ids, strict=True)}
+
+def _write_layout_features(
+    root: Path, layout: Layout, arrays: Mapping[str, np.ndarray], formats: set
+) -> Path | None:
+    """Write the ``.npy`` files and/or the HDF5 file; returns the HDF5 path (None if none)."""
     if "npy" in formats:
+        feat_dir = root / layout.feature_dir
         for vid, arr in arrays.items():
             np.save(feat_dir / f"{layout.prefix}{vid}.npy", arr)
-    h5_path = None
-    if "h5" in formats:
-        import h5py
+    if "h5" not in formats:
+        return None
+    import h5py
 
-        h5_path = root / str(layout.h5_file)
-        tmp = h5_path.with_name(h5_path.name + f".tmp{os.getpid()}")
+    h5_path = root / str(layout.h5_file)
+
+    def write_h5(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
             for vid, arr in arrays.items():
                 f.create_dataset(f"{layout.prefix}{vid}", data=arr)
-        os.replace(tmp, h5_path)
-    annotation = {
-        "version": f"logo-tal synthetic {dataset} layout v1",
-        # The real files name classes through label_id only; "classes" also keeps classes that
-        # no generated video happens to contain (the THUMOS config expects all 20).
-        "classes": names,
-        "synthetic": {"seed": seed, "layout": dataset, **dataclasses.asdict(cfg)},
-        "database": database,
-    }
-    tmp = ann_path.with_name(ann_path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(annotation))
-    os.replace(tmp, ann_path)
-    fusion_path = None
-    if fusion and layout.fusion_file is not None:
-        videos, classes = video_labels_from_annotations(ann_path, [layout.test_subset])
-        fusion_path = write_synthetic_scores(
-            root / layout.fusion_file, videos, classes, fusion_accuracy, seed
-        )
-    return {
-        "root": root,
-        "annotations": ann_path,
-        "features": feat_dir,
-        "h5": h5_path,
-        "fusion_file": fusion_path,
-        "class_names": names,
-        "num_videos": len(arrays),
-        "config": cfg,
-    }
+
+    _replace_atomically(h5_path, write_h5)
+    return h5_path
+
+
+def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """``write`` a temporary sibling of ``path``, then rename it, so readers never see half."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
 
 
 def write_synthetic_scores(
