@@ -39,7 +39,12 @@ import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 
-from logo_tal.build import build_datamodule, build_detector, build_evaluating_module
+from logo_tal.build import (
+    build_datamodule,
+    build_detector,
+    build_evaluating_module,
+    build_protocol,
+)
 from logo_tal.cli import CONF_DIR
 from logo_tal.evaluation.report import ResultsWriter
 
@@ -94,7 +99,6 @@ def run_config(data_dir: Path, out_dir: Path, workers: int, loader_workers: int)
         f"paths.log_dir={out_dir / 'logs'}",
         f"paths.output_dir={out_dir}",
         f"data.num_workers={loader_workers}",
-        "data.pin_memory=false",
         f"module.postprocess_workers={workers}",
     ]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
@@ -141,9 +145,10 @@ def evaluate_split(
     cfg = run_config(data_dir, out_dir, workers, loader_workers)
     pl.seed_everything(seed, verbose=False)  # the same random weights for every setting
     detector = build_detector(cfg).eval()
-    datamodule = build_datamodule(cfg, detector)
+    protocol = build_protocol(cfg)
+    datamodule = build_datamodule(cfg, detector, protocol)
     writer = ResultsWriter(out_dir, split="test", print_table=False)
-    module = build_evaluating_module(cfg, detector, datamodule, writer=writer)
+    module = build_evaluating_module(cfg, detector, datamodule, protocol, ["test"], writer=writer)
     cuda = torch.cuda.is_available()
     clock = _detector_clock(detector, cuda)
     if workers == 0:  # inline: time the calls the module's post-processing makes

@@ -85,8 +85,8 @@ def build(encoder: str, head: str) -> nn.Module:
             config_name=None,
             overrides=[
                 "+model=default",
-                f"+data.input_dim={INPUT_DIM}",
-                f"+data.num_classes={NUM_CLASSES}",
+                f"+data.features.input_dim={INPUT_DIM}",
+                f"+data.annotations.num_classes={NUM_CLASSES}",
                 f"model/encoder={encoder}",
                 f"model/head={head}",
             ],

@@ -129,17 +129,16 @@ def overrides(case: str, data_dir: Path, width: str, dim: int) -> list[str]:
     out = [
         f"experiment={spec['experiment']}",
         f"paths.data_dir={data_dir}",
-        f"data.input_dim={dim}",
+        f"data.features.input_dim={dim}",
         "data.num_workers=0",
-        "data.pin_memory=false",
-        "data.val_split=${data.train_split}",
-        "data.test_split=${data.train_split}",
-        "data.fusion=null",
+        "data.annotations.val_split=${data.annotations.train_split}",
+        "data.annotations.test_split=${data.annotations.train_split}",
+        "protocol.fusion=null",
     ]
     if case != "anet":
-        out.append(f"data.num_classes={spec['classes']}")
+        out.append(f"data.annotations.num_classes={spec['classes']}")
     if case == "own":
-        out += [f"data.fps={spec['fps']}", f"data.predict_fps={spec['fps']}"]
+        out.append(f"data.features.fps={spec['fps']}")
     return out + (SMALL if width == "small" else [])
 
 
@@ -152,7 +151,7 @@ def run_epoch(
     from hydra import compose, initialize_config_dir
     from lightning.pytorch.callbacks import Callback
 
-    from logo_tal.build import build_datamodule, build_detector, build_module
+    from logo_tal.build import build_datamodule, build_detector, build_module, build_protocol
     from logo_tal.cli import CONF_DIR
     from logo_tal.models.compile import compiled_graphs
 
@@ -165,9 +164,10 @@ def run_epoch(
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=cfg_overrides)
     pl.seed_everything(0, workers=True)
+    protocol = build_protocol(cfg)
     detector = build_detector(cfg)
-    datamodule = build_datamodule(cfg, detector)
-    module = build_module(cfg, detector, None, cfg.data.tiou_thresholds)
+    datamodule = build_datamodule(cfg, detector, protocol)
+    module = build_module(cfg, detector, None, protocol.tiou_thresholds)
 
     class Meter(Callback):
         def __init__(self) -> None:

@@ -1,7 +1,7 @@
 """Summarise (again) the jobs of a multirun: mean ± std per configuration, the paper beside it.
 
     python scripts/summarize_runs.py logs/ablate_encoder/multiruns/2025-01-01_12-00-00
-    python scripts/summarize_runs.py logs --pool seed data.synthetic_seed --json
+    python scripts/summarize_runs.py logs --pool seed data.prepare.seed --json
 
 Writes ``summary.md``, ``summary.csv`` and ``summary.png`` into DIR, as every multirun does at
 its end (logo_tal.sweeps.summary, the same code), and prints the Markdown table. DIR may be one

@@ -25,6 +25,7 @@ from logo_tal.data.datamodule import TALDataModule
 from logo_tal.data.feature_store import H5FeatureStore, NpyFeatureStore
 from logo_tal.data.synthetic.layouts import LAYOUTS, layout_main, write_layout
 from logo_tal.data.video_scores import ExternalScores, MissingScoresError
+from logo_tal.evaluation.protocol import EvaluationProtocol
 from logo_tal.train import train
 
 # Fake THUMOS/ActivityNet layouts trained end to end: part of `make test`, not test-fast.
@@ -34,7 +35,7 @@ DIM = 32
 ANET_TIOU = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
 # Model and run size only: every data path and recipe value comes from the experiment file.
 SMALL = [
-    f"data.input_dim={DIM}",
+    f"data.features.input_dim={DIM}",
     "model.embed_dim=32",
     "model.head_dim=32",
     "model.mlp_hidden=64",
@@ -43,7 +44,6 @@ SMALL = [
     "data.batch_size=4",
     "data.eval_batch_size=4",
     "data.num_workers=0",
-    "data.pin_memory=false",
     "trainer.max_epochs=1",
     "trainer.check_val_every_n_epoch=1",
     "module.warmup_epochs=0",
@@ -109,7 +109,7 @@ def test_anet_layout_matches_the_documented_files(data_dir):
 def test_layout_script_prints_the_commands(tmp_path, capsys):
     assert layout_main(["--out", str(tmp_path), "--dataset", "thumos", "--input-dim", "8"]) == 0
     printed = capsys.readouterr().out
-    assert f"experiment=thumos paths.data_dir={tmp_path} data.input_dim=8" in printed
+    assert f"experiment=thumos paths.data_dir={tmp_path} data.features.input_dim=8" in printed
     ann = json.loads((tmp_path / "thumos" / "annotations" / "thumos14.json").read_text())
     assert {e["subset"] for e in ann["database"].values()} == {"Validation", "Test"}
     assert len(ann["classes"]) == 20
@@ -138,7 +138,7 @@ def test_datamodule_evaluates_real_classes_when_class_agnostic(data_dir, tmp_pat
             labels += lab.tolist()
         assert all((t == 0).all() for t in batch.labels)
     assert max(labels) < 6 and len(set(labels)) > 1
-    unfused = build_datamodule(cfg, build_detector(cfg), fusion=None)
+    unfused = build_datamodule(cfg, build_detector(cfg), EvaluationProtocol(ANET_TIOU))
     assert unfused.eval_class_names == ["action"]
 
 
@@ -189,7 +189,7 @@ def test_anet_fused_evaluation_matches_the_scorer(data_dir, tmp_path):
 
 
 def test_anet_without_fusion_is_class_agnostic(data_dir, tmp_path):
-    metrics, objects = train(_run_config(tmp_path, data_dir, ANET, "data.fusion=null"))
+    metrics, objects = train(_run_config(tmp_path, data_dir, ANET, "protocol.fusion=null"))
     assert objects["module"].class_names == ["action"]
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["fusion"] == "none"
@@ -216,7 +216,7 @@ def test_anet_without_fusion_is_class_agnostic(data_dir, tmp_path):
 
 
 def test_anet_hdf5_features(data_dir, tmp_path):
-    cfg = _run_config(tmp_path, data_dir, ANET, "data.feature_format=h5", "debug=fast_dev_run")
+    cfg = _run_config(tmp_path, data_dir, ANET, "data.features.format=h5", "debug=fast_dev_run")
     metrics, objects = train(cfg)
     assert isinstance(objects["datamodule"].store, H5FeatureStore)
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -226,11 +226,11 @@ def test_anet_hdf5_features(data_dir, tmp_path):
 
 def test_missing_fusion_file_fails_at_start_up(data_dir, tmp_path):
     missing = tmp_path / "cuhk_val_simp_share.json"
-    cfg = _run_config(tmp_path, data_dir, ANET, f"data.fusion.scores_file={missing}")
+    cfg = _run_config(tmp_path, data_dir, ANET, f"protocol.fusion.scores_file={missing}")
     with pytest.raises(Exception, match="does not exist") as err:
         train(cfg)
     reason = [line for line in str(err.value).splitlines() if str(missing) in line]
-    assert len(reason) == 1 and "data.fusion=null" in reason[0]
+    assert len(reason) == 1 and "protocol.fusion=null" in reason[0]
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
@@ -240,7 +240,7 @@ def test_fusion_file_without_an_evaluated_video_fails_before_training(data_dir, 
     del scores["results"][dropped]
     path = tmp_path / "scores.json"
     path.write_text(json.dumps(scores))
-    cfg = _run_config(tmp_path, data_dir, ANET, f"data.fusion.scores_file={path}")
+    cfg = _run_config(tmp_path, data_dir, ANET, f"protocol.fusion.scores_file={path}")
     with pytest.raises(MissingScoresError, match=f"{path}: no video-level scores for 1 of") as err:
         train(cfg)
     assert dropped in str(err.value)
@@ -252,7 +252,7 @@ def test_fusion_classes_must_match_the_annotation_classes(data_dir, tmp_path):
     scores["class"][0] = "Not an ActivityNet class"
     path = tmp_path / "scores.json"
     path.write_text(json.dumps(scores))
-    cfg = _run_config(tmp_path, data_dir, ANET, f"data.fusion.scores_file={path}")
+    cfg = _run_config(tmp_path, data_dir, ANET, f"protocol.fusion.scores_file={path}")
     with pytest.raises(ValueError, match=f"{path}: 1 dataset classes have no score"):
         train(cfg)
     # A file class the annotations lack would change which classes are the top 2.

@@ -125,7 +125,9 @@ def test_thumos_without_data_is_one_line_exit_2(tmp_path):
 
 
 def test_anet_without_data_names_the_expected_paths(root, capsys):
-    assert train.main(["experiment=anet", "paths.data_dir=/nonexistent", "data.fusion=null"]) == 2
+    assert (
+        train.main(["experiment=anet", "paths.data_dir=/nonexistent", "protocol.fusion=null"]) == 2
+    )
     line = error_line(capsys, "logo-tal-train")
     assert "/nonexistent/anet_1.3/annotations/anet1.3_tsp_filtered.json" in line
     assert "README.md" in line
@@ -147,7 +149,7 @@ def test_config_that_does_not_compose(root, capsys, override, expected):
 
 
 def test_config_that_does_not_validate_lists_every_problem_in_one_line(root, capsys):
-    args = [*TINY, "data.max_seq_len=100", "data.tiou_thresholds=[0.5,1.5]"]
+    args = [*TINY, "data.max_seq_len=100", "protocol.tiou_thresholds=[0.5,1.5]"]
     assert train.main(args) == 2
     line = error_line(capsys, "logo-tal-train")
     assert "invalid config: " in line and "data.max_seq_len" in line and "1.5" in line
@@ -194,7 +196,7 @@ def test_missing_feature_file_names_the_video(root, data, capsys):
 def test_missing_feature_file_repair_skip_missing(root, data, capsys):
     video = train_videos(data)[-1]
     feature_file(data, video).unlink()
-    assert run_train(data, "data.skip_missing=true", *ONE_EPOCH_NO_EVAL) == 0
+    assert run_train(data, "data.features.skip_missing=true", *ONE_EPOCH_NO_EVAL) == 0
     out = capsys.readouterr()
     assert "skipping 1 of 6 video(s) without features" in out.out and video in out.out
     assert out.err.strip() == ""
@@ -216,12 +218,12 @@ def test_unreadable_hdf5(root, data, capsys, damage):
     path = data / synthetic.H5_FILE
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 3] if damage == "truncated" else b"garbage" * 100)
-    assert run_train(data, f"data.features={path}", "data.feature_format=h5") == 2
+    assert run_train(data, f"data.features.path={path}", "data.features.format=h5") == 2
     assert f"{path}: unreadable HDF5 file" in error_line(capsys, "logo-tal-train")
 
 
 def test_wrong_feature_width(root, data, capsys):
-    assert run_train(data, "data.input_dim=48") == 2
+    assert run_train(data, "data.features.input_dim=48") == 2
     line = error_line(capsys, "logo-tal-train")
     assert ".npy" in line and "48" in line and "32" in line
 
@@ -248,7 +250,7 @@ def test_nan_in_hdf5_dataset(root, data, capsys):
     video = train_videos(data)[0]
     with h5py.File(path, "a") as f:
         f[video][3, 5] = np.nan
-    assert run_train(data, f"data.features={path}", "data.feature_format=h5") == 2
+    assert run_train(data, f"data.features.path={path}", "data.features.format=h5") == 2
     line = error_line(capsys, "logo-tal-train")
     assert video in line and "1 NaN/Inf value(s)" in line
 

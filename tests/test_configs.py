@@ -39,7 +39,7 @@ def _score_file(tmp_path: Path) -> Path:
 
 def _build(cfg):
     detector = build_detector(cfg)
-    module = build_module(cfg, detector, None, cfg.data.tiou_thresholds)
+    module = build_module(cfg, detector, None, cfg.protocol.tiou_thresholds)
     return detector, module
 
 
@@ -58,7 +58,7 @@ def test_experiment_composes_and_instantiates(experiment, tmp_path):
     overrides = [f"experiment={experiment}", *path_overrides(tmp_path)]
     if experiment == "anet":
         # The real CUHK file is not shipped; the stand-in proves the wiring.
-        overrides.append(f"data.fusion.scores_file={_score_file(tmp_path)}")
+        overrides.append(f"protocol.fusion.scores_file={_score_file(tmp_path)}")
     cfg = compose_config("train", overrides)
     validate_config(cfg)
     OmegaConf.resolve(cfg)  # every interpolation resolves
@@ -74,7 +74,9 @@ def test_experiment_composes_and_instantiates(experiment, tmp_path):
 
 def test_anet_experiment_fails_early_without_score_file(tmp_path):
     cfg = compose_config("train", ["experiment=anet", *path_overrides(tmp_path)])
-    with pytest.raises(ConfigError, match="data.fusion.scores_file=.*cuhk_val_simp_share.json"):
+    with pytest.raises(
+        ConfigError, match="protocol.fusion.scores_file=.*cuhk_val_simp_share.json"
+    ):
         validate_config(cfg)
 
 
@@ -177,11 +179,13 @@ def test_validate_config_messages(tmp_path):
     cfg = tiny_train_config(tmp_path, "data.max_seq_len=32", "model.num_levels=6")
     with pytest.raises(ConfigError, match="can never be assigned"):
         validate_config(cfg)
-    cfg = tiny_train_config(tmp_path, "data.tiou_thresholds=[0.5,1.5]")
+    cfg = tiny_train_config(tmp_path, "protocol.tiou_thresholds=[0.5,1.5]")
     with pytest.raises(ConfigError, match="outside"):
         validate_config(cfg)
-    cfg = tiny_train_config(tmp_path, "data.fusion={scores_file:/no/file.json}")
-    with pytest.raises(ConfigError, match="data.fusion.scores_file=/no/file.json does not exist"):
+    cfg = tiny_train_config(tmp_path, "protocol.fusion={scores_file:/no/file.json}")
+    with pytest.raises(
+        ConfigError, match="protocol.fusion.scores_file=/no/file.json does not exist"
+    ):
         validate_config(cfg)
 
 

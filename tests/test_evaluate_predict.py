@@ -62,7 +62,9 @@ def test_evaluate_reproduces_training_metrics(tmp_path):
 def _checkpoint_2048(tmp_path: Path, class_names: list[str]) -> Path:
     """A checkpoint of an untrained 2048-d model, written as train.py would write it."""
     cfg = tiny_train_config(
-        tmp_path, "data.input_dim=2048", f"data.num_classes={len(class_names)}"
+        tmp_path,
+        "data.features.input_dim=2048",
+        f"data.annotations.num_classes={len(class_names)}",
     )
     return write_untrained_checkpoint(cfg, class_names, tmp_path / "model.ckpt")
 

@@ -122,7 +122,7 @@ def test_maxer_row_by_override_and_experiment_combines():
     # experiment=anet keeps its own settings under an ablation row.
     cfg = compose_config("train", ["experiment=anet", "ablation=conv_af"], hydra_node=True)
     assert cfg.hydra.runtime.choices["model/encoder"] == "conv"
-    assert cfg.model.embed_dim == 256 and cfg.data.input_dim == 512
+    assert cfg.model.embed_dim == 256 and cfg.data.features.input_dim == 512
 
 
 @pytest.mark.slow

@@ -78,7 +78,7 @@ def test_resume_from_last_ckpt_continues_at_global_step(tmp_path):
 
 
 def test_bad_input_dim_fails_at_start_up(tmp_path):
-    cfg = tiny_train_config(tmp_path, "data.input_dim=48")
+    cfg = tiny_train_config(tmp_path, "data.features.input_dim=48")
     with pytest.raises(Exception, match="48"):
         train(cfg)
     assert not (tmp_path / "run" / "checkpoints").exists()
@@ -96,7 +96,7 @@ def test_overfit_one_batch_drives_loss_down(tmp_path):
         # The loss is divided by an EMA of the positive count that starts at 100: with
         # momentum 0 it is this batch's count, so the logged loss is comparable step to step.
         "module.criterion.norm_momentum=0.0",
-        "data.crop_ratio=null",  # the same window every epoch
+        "data.crop.ratio=null",  # the same window every epoch
         "test=false",
     )
     train(cfg)

@@ -1,24 +1,25 @@
 """Build a run's parts from its config, in the one order every entry point uses.
 
-detector -> datamodule (padded for the detector's pyramid) -> LightningModule (given the
-dataset's evaluation vocabulary, tIoU thresholds and score-fusion step). ``train``,
-``evaluate`` and ``predict`` call these; nothing reaches back through attributes.
+evaluation protocol, detector -> datamodule (padded for the detector's pyramid, labelled as the
+protocol scores) -> LightningModule (given the protocol's vocabulary, tIoU thresholds and
+score-fusion step). ``train``, ``evaluate`` and ``predict`` call these; nothing reaches back
+through attributes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
 from logo_tal.data.datamodule import TALDataModule
+from logo_tal.evaluation.protocol import EvaluationProtocol
 from logo_tal.evaluation.report import ResultsWriter
 from logo_tal.lit_module import TALLitModule
 from logo_tal.models.compile import compile_detector, compile_options, training_pad_multiple
 from logo_tal.models.detector import Detector
-from logo_tal.models.score_fusion import ScoreFusion
 from logo_tal.utils.run import get_logger
 
 log = get_logger(__name__)
@@ -34,27 +35,30 @@ def build_detector(cfg: DictConfig) -> Detector:
     return detector
 
 
-def build_datamodule(cfg: DictConfig, detector: Detector, **overrides: Any) -> TALDataModule:
+def build_protocol(cfg: DictConfig) -> EvaluationProtocol:
+    """The evaluation protocol of ``cfg.protocol`` (THUMOS14's when the config has none)."""
+    node = cfg.get("protocol")
+    return hydra.utils.instantiate(node) if node is not None else EvaluationProtocol()
+
+
+def build_datamodule(
+    cfg: DictConfig,
+    detector: Detector,
+    protocol: EvaluationProtocol | None = None,
+    **overrides: Any,
+) -> TALDataModule:
     """The datamodule of ``cfg.data``, padding batches for ``detector``'s pyramid (to few
-    distinct training lengths when the detector is compiled)."""
+    distinct training lengths when the detector is compiled), its evaluation batches labelled
+    with the classes ``protocol`` (None: ``cfg.protocol``) scores."""
+    protocol = protocol or build_protocol(cfg)
     if compile_options(cfg.model) is not None and "train_pad_multiple" not in overrides:
         overrides["train_pad_multiple"] = training_pad_multiple(
             int(cfg.data.max_seq_len), detector.spec.divisor
         )
     # Through a partial: Hydra would turn the PyramidSpec dataclass into a config node.
+    overrides.setdefault("eval_real_classes", protocol.scores_real_classes)
     make = hydra.utils.instantiate(cfg.data, _partial_=True, **overrides)
     return make(pyramid=detector.spec)
-
-
-def fusion_step(datamodule: TALDataModule) -> ScoreFusion | None:
-    """The score-fusion post-processing step the dataset's protocol asks for, or None."""
-    if datamodule.fusion is None:
-        return None
-    return ScoreFusion(
-        datamodule.video_scores,
-        topk=datamodule.fusion["topk"],
-        max_dets=datamodule.fusion["max_dets"],
-    )
 
 
 def build_module(
@@ -62,7 +66,7 @@ def build_module(
     detector: Detector,
     class_names: Sequence[str] | None,
     tiou_thresholds: Sequence[float],
-    fusion: ScoreFusion | None = None,
+    fusion: Callable | None = None,
     writer: ResultsWriter | None = None,
     run_record: dict[str, Any] | None = None,
 ) -> TALLitModule:
@@ -86,17 +90,23 @@ def build_evaluating_module(
     cfg: DictConfig,
     detector: Detector,
     datamodule: TALDataModule,
+    protocol: EvaluationProtocol,
+    splits: Sequence[str],
     writer: ResultsWriter | None = None,
     run_record: dict[str, Any] | None = None,
 ) -> TALLitModule:
     """The module with the dataset's whole evaluation protocol: its vocabulary, tIoU thresholds
-    and score-fusion step (what ``train`` and ``evaluate`` both need)."""
+    and score-fusion step (what ``train`` and ``evaluate`` both need). Every video of the
+    evaluated ``splits`` must have video-level scores when the protocol fuses them: checked now,
+    before any training step."""
+    class_names = datamodule.eval_class_names
+    evaluated = {s: datamodule.videos(s) for s in splits} if protocol.fusion else {}
     return build_module(
         cfg,
         detector,
-        class_names=datamodule.eval_class_names,
-        tiou_thresholds=datamodule.tiou_thresholds,
-        fusion=fusion_step(datamodule),
+        class_names=class_names,
+        tiou_thresholds=protocol.tiou_thresholds,
+        fusion=protocol.fusion_step(class_names, evaluated),
         writer=writer,
         run_record=run_record,
     )

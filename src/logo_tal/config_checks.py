@@ -23,7 +23,7 @@ def validate_config(cfg: DictConfig) -> list[str]:
 
     Checks: ``data.max_seq_len`` a multiple of the pyramid's divisor; every pyramid level's
     regression range reachable inside a ``max_seq_len`` window; tIoU thresholds in (0, 1]; the
-    video-level score file when ``data.fusion`` is set; epochs vs warm-up.
+    video-level score file when ``protocol.fusion`` is set; epochs vs warm-up.
 
     Args:
         cfg: the full run config (``data``, ``model``, ``module``, ``trainer`` nodes).
@@ -46,10 +46,10 @@ def validate_config(cfg: DictConfig) -> list[str]:
             spec = None
         if spec is not None and max_len is not None:
             errors.extend(_pyramid_problems(spec, int(max_len)))
-    for t in select(cfg, "data.tiou_thresholds", []) or []:
+    for t in select(cfg, "protocol.tiou_thresholds", []) or []:
         if not 0.0 < float(t) <= 1.0:
-            errors.append(f"data.tiou_thresholds contains {t}, outside (0, 1]")
-    fusion = select(cfg, "data.fusion")
+            errors.append(f"protocol.tiou_thresholds contains {t}, outside (0, 1]")
+    fusion = select(cfg, "protocol.fusion")
     if fusion:
         try:
             check_score_file(fusion.get("scores_file"))

@@ -16,7 +16,12 @@ import hydra
 import lightning.pytorch as pl
 from omegaconf import DictConfig
 
-from logo_tal.build import build_datamodule, build_detector, build_evaluating_module
+from logo_tal.build import (
+    build_datamodule,
+    build_detector,
+    build_evaluating_module,
+    build_protocol,
+)
 from logo_tal.checkpoints.runs import load_checkpoint, load_weights, stored_config
 from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
 from logo_tal.errors import expected_error
@@ -53,15 +58,18 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         log.info(f"seed: {seed}")
     write_run_record(run_cfg, output_dir, run_info(run_cfg, seed))
 
+    protocol = build_protocol(run_cfg)
     detector = build_detector(run_cfg)
-    datamodule = build_datamodule(run_cfg, detector)
+    datamodule = build_datamodule(run_cfg, detector, protocol)
     datamodule.prepare_data()
     writer = ResultsWriter(
         output_dir,
         split="test",
         extra={"checkpoint": str(Path(cfg.ckpt_path).resolve())},
     )
-    module = build_evaluating_module(run_cfg, detector, datamodule, writer=writer)
+    module = build_evaluating_module(
+        run_cfg, detector, datamodule, protocol, ["test"], writer=writer
+    )
     load_weights(module, checkpoint)
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer)
     trainer.test(module, datamodule=datamodule)

@@ -1,6 +1,6 @@
 """``python -m logo_tal.predict ckpt_path=CKPT features=FILE_OR_DIR | videos=FILE_OR_DIR``.
 
-Reads ``(T, C)`` ``.npy`` feature files (one per video) through the datamodule's predict split,
+Reads ``(T, C)`` ``.npy`` feature files (one per video, :mod:`logo_tal.data.predict_inputs`),
 runs the checkpoint's detector and post-processing with ``Trainer.predict``, and writes, in the
 run directory, ``predictions.json`` (ActivityNet result format, class names as labels) and one
 timeline plot per video (``plots/<video>.png``).
@@ -8,7 +8,7 @@ timeline plot per video (``plots/<video>.png``).
 The features must come from the same extractor with the same settings (fps, stride, window) as
 the training features: a model trained on I3D features at stride 4 gives meaningless output on
 anything else. ``videos=`` makes sure of it: it reads ``extraction.json`` of the training
-features (the checkpoint's ``data.features``), extracts the videos with exactly that record's
+features (the checkpoint's ``data.features.path``), extracts the videos with exactly that record's
 settings (:func:`logo_tal.extract.extract_videos`) into ``features_out`` (default
 ``<run dir>/features``), and predicts on those features.
 """
@@ -22,9 +22,9 @@ from typing import Any
 
 import hydra
 import lightning.pytorch as pl
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from logo_tal.build import build_datamodule, build_detector, build_module
+from logo_tal.build import build_detector, build_module
 from logo_tal.checkpoints.runs import (
     load_checkpoint,
     load_weights,
@@ -32,51 +32,35 @@ from logo_tal.checkpoints.runs import (
     stored_config,
 )
 from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
-from logo_tal.data.video_scores import ExternalScores
+from logo_tal.data.predict_inputs import predict_dataset, predict_loader
+from logo_tal.data.sources import FeatureSource
 from logo_tal.errors import UserInputError, expected_error
 from logo_tal.evaluation.plot import plot_timelines
+from logo_tal.evaluation.protocol import EvaluationProtocol
 from logo_tal.evaluation.records import Records
 from logo_tal.evaluation.report import write_detections
-from logo_tal.models.score_fusion import ScoreFusion
+from logo_tal.protocol import THUMOS_TIOU
 from logo_tal.utils.run import get_logger, task_wrapper
 
 log = get_logger(__name__)
 
 
-def _data_overrides(cfg: DictConfig, features: str) -> dict[str, Any]:
-    """The predict split's settings: the features, their timing when given, no fusion."""
-    overrides: dict[str, Any] = {
-        "predict_features": features,
-        "predict_annotations": cfg.get("gt"),
-        "predict_duration": cfg.get("duration"),
-        "fusion": None,  # video-level scores of new videos come only from predict's fusion_file
-        "eval_batch_size": 1,
-        "num_workers": 0,
-        "pin_memory": False,
-    }
-    for key, data_key in (
-        ("fps", "predict_fps"),
-        ("feat_stride", "feat_stride"),
-        ("num_frames", "num_frames"),
-    ):
-        if cfg.get(key) is not None:
-            overrides[data_key] = float(cfg[key])
-    return overrides
+def _feature_source(cfg: DictConfig, run_cfg: DictConfig) -> FeatureSource:
+    """The training features' grid, with predict's own timing overrides (``fps``,
+    ``feat_stride``, ``num_frames``)."""
+    changes = {k: float(cfg[k]) for k in ("fps", "feat_stride", "num_frames") if cfg.get(k)}
+    return hydra.utils.instantiate(run_cfg.data.features, **changes)
 
 
-def _fusion(
-    cfg: DictConfig, class_names: list[str] | None, data: DictConfig
-) -> ScoreFusion | None:
-    if not cfg.get("fusion_file"):
-        return None
-    if class_names is None:
-        raise UserInputError("fusion_file maps classes by name, but the checkpoint stores none")
-    stored = data.get("fusion") or {}
-    return ScoreFusion(
-        ExternalScores(cfg.fusion_file, class_names),
-        topk=int(stored.get("topk", 2)),
-        max_dets=int(stored.get("max_dets", 200)),
-    )
+def _protocol(cfg: DictConfig, run_cfg: DictConfig) -> EvaluationProtocol:
+    """The run's protocol, fusing ``fusion_file`` when given: the video-level scores of new
+    videos come only from there (the stored top-k and detection cap are kept)."""
+    stored = run_cfg.get("protocol") or {}
+    fusion = None
+    if cfg.get("fusion_file"):
+        fusion = {**(stored.get("fusion") or {}), "scores_file": str(cfg.fusion_file)}
+    thresholds = stored.get("tiou_thresholds") or list(THUMOS_TIOU)
+    return EvaluationProtocol(thresholds, fusion)
 
 
 def _check_inputs(cfg: DictConfig) -> None:
@@ -98,14 +82,14 @@ def _training_record(run_cfg: DictConfig):
     from logo_tal.data.extraction_record import record_path
     from logo_tal.extract import read_extraction_record
 
-    source = run_cfg.data.get("features")
+    source = OmegaConf.select(run_cfg, "data.features.path")
     record = read_extraction_record(source) if source else None
     if record is None:
-        where = record_path(source) if source else "data.features (not set in the checkpoint)"
+        where = record_path(source) if source else "data.features.path (not set in the checkpoint)"
         raise UserInputError(
             f"videos= needs the extraction record of the training features, looked for {where} "
-            "(the checkpoint's data.features): not found; extract the videos with the training "
-            "settings yourself and pass features=DIR instead"
+            "(the checkpoint's data.features.path): not found; extract the videos with the "
+            "training settings yourself and pass features=DIR instead"
         )
     return record
 
@@ -159,17 +143,32 @@ def predict(cfg: DictConfig) -> tuple[Records, dict[str, Any]]:
     class_names = stored_class_names(checkpoint)
     features = _extract(cfg, run_cfg, output_dir) if cfg.get("videos") else str(cfg.features)
     detector = build_detector(run_cfg)
-    datamodule = build_datamodule(run_cfg, detector, **_data_overrides(cfg, features))
-    fusion = _fusion(cfg, class_names, run_cfg.data)
+    dataset = predict_dataset(
+        features,
+        _feature_source(cfg, run_cfg),
+        int(run_cfg.data.max_seq_len),
+        annotations=cfg.get("gt"),
+        duration=cfg.get("duration"),
+    )
+    protocol = _protocol(cfg, run_cfg)
+    if protocol.fusion is not None and class_names is None:
+        raise UserInputError("fusion_file maps classes by name, but the checkpoint stores none")
     module = build_module(
         run_cfg,
         detector,
         class_names=class_names,
-        tiou_thresholds=datamodule.tiou_thresholds,
-        fusion=fusion,
+        tiou_thresholds=protocol.tiou_thresholds,
+        fusion=protocol.fusion_step(class_names or []),
     )
     load_weights(module, checkpoint)
-    device = str(cfg.get("device") or "cpu")
+    loader = predict_loader(dataset, detector.spec.divisor)
+    detections = _run(module, loader, str(cfg.get("device") or "cpu"))
+    files = _write_outputs(cfg, output_dir, detections, dataset, fused=protocol.fusion is not None)
+    return detections, {"module": module, "run_cfg": run_cfg, "files": files}
+
+
+def _run(module: pl.LightningModule, loader, device: str) -> Records:
+    """``Trainer.predict`` on one device, without logging or checkpoints."""
     trainer = pl.Trainer(
         accelerator="gpu" if device.startswith("cuda") else device,
         devices=1,
@@ -179,10 +178,14 @@ def predict(cfg: DictConfig) -> tuple[Records, dict[str, Any]]:
         enable_model_summary=False,
     )
     detections: Records = {}
-    for part in trainer.predict(module, datamodule=datamodule):
+    for part in trainer.predict(module, dataloaders=loader):
         detections.update(part)
+    return detections
 
-    fusion_name = "none" if fusion is None else "external"
+
+def _write_outputs(cfg: DictConfig, output_dir: Path, detections: Records, dataset, fused: bool):
+    """The detections JSON, one timeline plot per video, and a summary table; the paths."""
+    fusion_name = "external" if fused else "none"
     files = [
         write_detections(
             output_dir,
@@ -191,13 +194,13 @@ def predict(cfg: DictConfig) -> tuple[Records, dict[str, Any]]:
             extra={"external_data": {"checkpoint": str(cfg.ckpt_path), "fusion": fusion_name}},
         )
     ]
-    records = {r.video_id: r for r in datamodule.dataset("predict").records}
+    records = {r.video_id: r for r in dataset.records}
     if cfg.get("plot", True):
         plotted = plot_timelines(output_dir / "plots", detections, records, cfg.plot_top_k)
         files += [path for _, path in plotted]
     _print_summary(detections, {v: r.duration for v, r in records.items()})
     log.info(f"wrote {files[0]} and {len(files) - 1} plot(s)")
-    return detections, {"module": module, "run_cfg": run_cfg, "files": files}
+    return files
 
 
 def _print_summary(detections: Records, durations: dict[str, float]) -> None:

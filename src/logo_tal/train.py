@@ -21,7 +21,12 @@ import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from logo_tal.build import build_datamodule, build_detector, build_evaluating_module
+from logo_tal.build import (
+    build_datamodule,
+    build_detector,
+    build_evaluating_module,
+    build_protocol,
+)
 from logo_tal.callbacks import PaddingMonitor
 from logo_tal.checkpoints.files import AtomicCheckpointIO
 from logo_tal.checkpoints.random_state import RNGState
@@ -126,15 +131,19 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     info = _start_run(cfg)
     output_dir = Path(cfg.paths.output_dir)
 
+    protocol = build_protocol(cfg)
     detector = build_detector(cfg)
-    datamodule = build_datamodule(cfg, detector)
-    # Generates the synthetic benchmark on first use; then one feature file is read so that a
-    # wrong input_dim fails now, not inside the first forward pass.
+    datamodule = build_datamodule(cfg, detector, protocol)
+    # Runs data.prepare (the synthetic benchmark is generated on first use); then one feature
+    # file is read so that a wrong input_dim fails now, not inside the first forward pass.
     datamodule.prepare_data()
     datamodule.check_features("train" if cfg.get("train") else "test")
     writer = ResultsWriter(output_dir, split="test")
     record = run_record(cfg, info)
-    module = build_evaluating_module(cfg, detector, datamodule, writer, run_record=record)
+    evaluated = [s for s, on in (("val", cfg.get("train")), ("test", cfg.get("test"))) if on]
+    module = build_evaluating_module(
+        cfg, detector, datamodule, protocol, evaluated, writer, run_record=record
+    )
     ckpt_path = _resume_from(cfg, module)
     trainer = _build_trainer(cfg)
     log_run_to_loggers(trainer, cfg, info, module)
@@ -151,7 +160,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         metrics.update(_float_metrics(trainer.callback_metrics))
     elif trainer.is_global_zero:
         _write_validation_metrics(
-            output_dir, metrics, datamodule.tiou_thresholds, trainer.global_step
+            output_dir, metrics, protocol.tiou_thresholds, trainer.global_step
         )
 
     if compile_options(cfg.model) is not None:

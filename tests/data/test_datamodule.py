@@ -1,4 +1,4 @@
-"""Dataset + datamodule end to end on the tiny synthetic set; missing features; predict."""
+"""Dataset + datamodule end to end on the tiny synthetic set; missing features; resuming."""
 
 from __future__ import annotations
 
@@ -12,23 +12,33 @@ import torch
 from logo_tal.data.batch import Batch
 from logo_tal.data.datamodule import TALDataModule
 from logo_tal.data.feature_store import MissingFeaturesError
+from logo_tal.data.sources import AnnotationSource, FeatureSource
+from logo_tal.data.synthetic.prepare import SyntheticBenchmark
+from logo_tal.evaluation.protocol import EvaluationProtocol
 from logo_tal.grid import FeatureGrid
 from logo_tal.pyramid import PyramidSpec
 
 
-def _dm(root, features=None, **kw):
+def _dm(root, features=None, num_classes=3, val_split="testing", **kw):
+    """The tiny synthetic set's datamodule; ``features_*`` keys go to the FeatureSource."""
+    source = {k[len("features_") :]: kw.pop(k) for k in list(kw) if k.startswith("features_")}
     args = dict(
-        annotation_file=str(root / "annotations.json"),
-        features=str(features or root / "features"),
-        input_dim=32,
-        feat_stride=4,
-        num_frames=16,
+        annotations=AnnotationSource(
+            str(root / "annotations.json"),
+            num_classes=num_classes,
+            train_split="training",
+            val_split=val_split,
+            test_split="testing",
+        ),
+        features=FeatureSource(
+            str(features or root / "features"),
+            input_dim=32,
+            feat_stride=4,
+            num_frames=16,
+            **source,
+        ),
         max_seq_len=128,
         pyramid=PyramidSpec(4),
-        num_classes=3,
-        train_split="training",
-        val_split="testing",
-        test_split="testing",
         batch_size=2,
     )
     args.update(kw)
@@ -117,7 +127,7 @@ def test_skip_missing_warns_with_count(tiny_npy, tmp_path, caplog):
     feats = tmp_path / "features"
     shutil.copytree(tiny_npy / "features", feats)
     (feats / "synth_testing_00006.npy").unlink()
-    dm = _dm(tiny_npy, features=feats, skip_missing=True)
+    dm = _dm(tiny_npy, features=feats, features_skip_missing=True)
     with caplog.at_level(logging.WARNING):
         assert len(dm.videos("test")) == 3
     assert "skipping 1 of 4" in caplog.text and "synth_testing_00006" in caplog.text
@@ -128,8 +138,8 @@ def test_config_errors(tiny_npy):
         _dm(tiny_npy, max_seq_len=100)
     with pytest.raises(ValueError, match="pass pyramid=detector.spec"):
         _dm(tiny_npy, pyramid=None).train_dataloader()
-    with pytest.raises(ValueError, match="data.fusion must be null or"):
-        _dm(tiny_npy, fusion={"file": "x.json"})
+    with pytest.raises(ValueError, match="protocol.fusion must be null or"):
+        EvaluationProtocol(fusion={"file": "x.json"})
     with pytest.raises(ValueError, match="num_classes=5"):
         _ = _dm(tiny_npy, num_classes=5).class_names
     with pytest.raises(ValueError, match="no videos in subset 'validation'"):
@@ -140,27 +150,8 @@ def test_config_errors(tiny_npy):
         _dm(tiny_npy, train_pad_multiple=12).train_dataloader()
 
 
-def test_predict_path(tiny_npy):
-    dm = _dm(
-        tiny_npy, predict_features=str(tiny_npy / "features"), predict_fps=30.0, eval_batch_size=3
-    )
-    dm.setup("predict")
-    assert len(dm.videos("predict")) == 10
-    batch = next(iter(dm.predict_dataloader()))
-    assert all(len(g) == 0 for g in batch.gt_segments)
-    assert all(len(s) == 0 for s in batch.segments)
-    t = batch.masks.sum(1).double()
-    torch.testing.assert_close(batch.durations, ((t - 1) * 4 + 16) / 30)
-    single = _dm(
-        tiny_npy,
-        predict_features=str(tiny_npy / "features" / "synth_training_00001.npy"),
-        predict_fps=30.0,
-    )
-    assert single.videos("predict") == ["synth_training_00001"]
-
-
 def test_resize_mode(tiny_npy):
-    dm = _dm(tiny_npy, resize_to=64, max_seq_len=64)
+    dm = _dm(tiny_npy, features_resize_to=64, max_seq_len=64)
     b = next(iter(dm.test_dataloader()))
     assert b.feats.shape[-1] == 64 and b.masks.all()
     t = dm.store.length(b.video_ids[0])
@@ -170,30 +161,10 @@ def test_resize_mode(tiny_npy):
 
 def test_generates_synthetic_when_missing(tmp_path):
     root = tmp_path / "synthetic"
-    dm = _dm(root, generate_synthetic=True, synthetic_preset="tiny")
+    dm = _dm(root, prepare=SyntheticBenchmark("tiny"))
     dm.prepare_data()
     assert (root / "annotations.json").is_file()
     assert len(dm.videos("train")) == 6
-
-
-def test_predict_annotations_give_timing_and_ground_truth(tiny_npy):
-    dm = _dm(
-        tiny_npy,
-        predict_features=str(tiny_npy / "features" / "synth_testing_00006.npy"),
-        predict_fps=30.0,
-        predict_annotations=str(tiny_npy / "annotations.json"),
-    )
-    (record,) = dm.dataset("predict").records
-    annotated = dm.database.videos["synth_testing_00006"]
-    assert record.duration == annotated.duration and record.fps == annotated.fps
-    np.testing.assert_array_equal(record.gt_segments, annotated.gt_segments)
-    single = _dm(
-        tiny_npy,
-        predict_features=str(tiny_npy / "features" / "synth_testing_00006.npy"),
-        predict_fps=30.0,
-        predict_duration=12.5,
-    )
-    assert single.dataset("predict").records[0].duration == 12.5
 
 
 def test_evaluated_videos_need_video_scores(tiny_npy, tmp_path):
@@ -204,10 +175,11 @@ def test_evaluated_videos_need_video_scores(tiny_npy, tmp_path):
     names = dm.class_names
     videos = {v: [names[0]] for v in dm.videos("test")[1:]}
     path = write_synthetic_scores(tmp_path / "s.json", videos, names)
-    fused = _dm(tiny_npy, fusion={"scores_file": str(path)})
-    assert fused.eval_class_names == names and fused.fusion["topk"] == 2
+    protocol = EvaluationProtocol(fusion={"scores_file": str(path)})
+    fused = _dm(tiny_npy, eval_real_classes=protocol.scores_real_classes)
+    assert fused.eval_class_names == names and protocol.fusion.topk == 2
     with pytest.raises(MissingScoresError, match="no video-level scores for 1 of 4"):
-        fused.setup("test")
+        protocol.fusion_step(names, {"test": fused.videos("test")})
 
 
 def test_drop_last_drops_only_the_last_partial_training_batch(tiny_npy):

@@ -18,6 +18,7 @@ from logo_tal.data.extraction_record import (
     read_extraction_record,
     write_extraction_record,
 )
+from logo_tal.data.sources import AnnotationSource, FeatureSource
 from logo_tal.pyramid import PyramidSpec
 
 
@@ -80,7 +81,8 @@ def _dataset(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(("fps", "ok"), [(15.0, True), (30.0, False)])
 def test_datamodule_checks_the_record_when_opening_features(tmp_path, fps, ok):
     ann = _dataset(tmp_path)
-    dm = TALDataModule(ann, tmp_path / "features", 8, 4, 16, 64, pyramid=PyramidSpec(3), fps=fps)
+    features = FeatureSource(str(tmp_path / "features"), 8, 4, 16, fps=fps)
+    dm = TALDataModule(AnnotationSource(str(ann)), features, 64, pyramid=PyramidSpec(3))
     if ok:
         assert dm.store.load("v1").shape == (34, 8)
     else:

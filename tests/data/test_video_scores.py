@@ -22,7 +22,9 @@ def test_external_scores_map_classes_by_name(tmp_path):
 
 
 def test_missing_score_file_says_which_key_to_set(tmp_path):
-    with pytest.raises(FileNotFoundError, match="data.fusion.scores_file=.*nope.json does not"):
+    with pytest.raises(
+        FileNotFoundError, match="protocol.fusion.scores_file=.*nope.json does not"
+    ):
         check_score_file(tmp_path / "nope.json")
-    with pytest.raises(FileNotFoundError, match="data.fusion needs scores_file"):
+    with pytest.raises(FileNotFoundError, match="protocol.fusion needs scores_file"):
         check_score_file(None)

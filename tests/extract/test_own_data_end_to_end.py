@@ -51,7 +51,12 @@ def test_custom_experiment_reads_its_settings_from_the_data(tmp_path):
     ann.write_text(json.dumps({"classes": ["a", "b", "c"], "database": {}}))
     cfg = compose_config("train", ["experiment=custom", *path_overrides(tmp_path)])
     OmegaConf.resolve(cfg)
-    assert (cfg.data.input_dim, cfg.data.fps, cfg.data.feat_stride, cfg.data.num_frames) == (
+    assert (
+        cfg.data.features.input_dim,
+        cfg.data.features.fps,
+        cfg.data.features.feat_stride,
+        cfg.data.features.num_frames,
+    ) == (
         1024,
         10.0,
         8,
@@ -103,7 +108,11 @@ def test_videos_to_trained_model_to_predictions(video_dir, tmp_path, capsys, mon
     )
     with open_dict(cfg):
         cfg.trainer.default_root_dir = str(tmp_path / "run")
-    assert cfg.data.input_dim == 512 and cfg.data.fps == 12.0 and cfg.model.num_classes == 2
+    assert (
+        cfg.data.features.input_dim == 512
+        and cfg.data.features.fps == 12.0
+        and cfg.model.num_classes == 2
+    )
     metrics, objects = train(cfg)
     run = tmp_path / "run"
     assert objects["trainer"].current_epoch == 2

@@ -18,9 +18,9 @@ CONF_DIR = REPO_ROOT / "conf"
 # videos of 64-128 steps) and a model small enough for a CPU test in seconds.
 TINY = [
     "experiment=synthetic",
-    "data.synthetic_preset=tiny",
-    "data.input_dim=32",
-    "data.num_classes=3",
+    "data.prepare.preset=tiny",
+    "data.features.input_dim=32",
+    "data.annotations.num_classes=3",
     "data.max_seq_len=128",
     "data.batch_size=2",
     "data.eval_batch_size=2",
@@ -78,7 +78,7 @@ def write_untrained_checkpoint(cfg: DictConfig, class_names: list[str], path: Pa
     from logo_tal.train import run_record
 
     record = run_record(cfg, {"seed": cfg.seed})
-    thresholds = cfg.data.tiou_thresholds
+    thresholds = cfg.protocol.tiou_thresholds
     module = build_module(cfg, build_detector(cfg), class_names, thresholds, run_record=record)
     checkpoint = {"state_dict": module.state_dict()}
     module.on_save_checkpoint(checkpoint)

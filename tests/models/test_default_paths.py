@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 CONF = Path(__file__).resolve().parents[2] / "conf"
 GOLDEN = Path(__file__).with_name("default_fingerprints.json")
 TINY = ["model.embed_dim=32", "model.head_dim=32", "model.mlp_hidden=48", "model.num_bins=4"]
-DATA = ["+data.input_dim=24", "+data.num_classes=5"]
+DATA = ["+data.features.input_dim=24", "+data.annotations.num_classes=5"]
 # The ActivityNet shape of the LoGo encoder too: a wider local kernel and the position table.
 VARIANTS = {
     "thumos": [],

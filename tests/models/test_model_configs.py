@@ -23,10 +23,12 @@ ENCODERS = sorted(p.stem for p in (CONF / "model" / "encoder").glob("*.yaml"))
 HEADS = sorted(p.stem for p in (CONF / "model" / "head").glob("*.yaml"))
 COMBOS = [(e, h) for e in ENCODERS for h in HEADS]
 TINY = ["model.embed_dim=32", "model.head_dim=32", "model.mlp_hidden=48", "model.num_bins=4"]
-THUMOS_DATA = ["+data.input_dim=2048", "+data.num_classes=20"]
+THUMOS_DATA = ["+data.features.input_dim=2048", "+data.annotations.num_classes=20"]
 
 
-def compose_model(*overrides: str, data=("+data.input_dim=24", "+data.num_classes=5")):
+def compose_model(
+    *overrides: str, data=("+data.features.input_dim=24", "+data.annotations.num_classes=5")
+):
     """``cfg.model.detector`` of an otherwise empty primary config, as the entry points see it."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name=None, overrides=["+model=default", *data, *overrides])
@@ -38,7 +40,12 @@ def compose_values(*overrides: str):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(
             config_name=None,
-            overrides=["+model=default", "+data.input_dim=24", "+data.num_classes=5", *overrides],
+            overrides=[
+                "+model=default",
+                "+data.features.input_dim=24",
+                "+data.annotations.num_classes=5",
+                *overrides,
+            ],
         )
     return cfg.model
 

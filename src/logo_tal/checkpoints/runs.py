@@ -127,8 +127,8 @@ def check_fits(module: torch.nn.Module, state_dict: dict[str, Any], where: str) 
     ]
     raise CheckpointError(
         f"{where} does not fit this configuration: {'; '.join(problems)}; it was written by a "
-        "run with another model (model.*, data.input_dim or data.num_classes): use that run's "
-        "settings, or start fresh without ckpt_path"
+        "run with another model (model.*, data.features.input_dim or "
+        "data.annotations.num_classes): use that run's settings, or start fresh without ckpt_path"
     )
 
 

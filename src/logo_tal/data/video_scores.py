@@ -73,7 +73,8 @@ class ExternalScores:
             raise UserInputError(
                 f"{self.path}: {len(extra)} classes of the file's 'class' list are not dataset "
                 f"classes, e.g. {extra[:3]} (the annotation file has {len(known)}; pass the "
-                "full list as data.class_names if the annotations cover only some classes)"
+                "full list as data.annotations.class_names if the annotations cover only some "
+                "classes)"
             )
         if len(set(file_classes)) != len(file_classes):
             raise UserInputError(f"{self.path}: the 'class' list has duplicate names")
@@ -137,7 +138,7 @@ def check_score_file(path: str | Path | None) -> Path:
     """Fail early, with a clear message, when fusion is on but the score file is absent.
 
     Args:
-        path: the configured ``data.fusion.scores_file``.
+        path: the configured ``protocol.fusion.scores_file``.
 
     Returns:
         The path.
@@ -147,16 +148,16 @@ def check_score_file(path: str | Path | None) -> Path:
     """
     if path is None or str(path) == "":
         raise FileNotFoundError(
-            "data.fusion needs scores_file: a JSON of video-level class scores "
+            "protocol.fusion needs scores_file: a JSON of video-level class scores "
             '{"results": {video_id: [C floats]}, "class": [names]} (ActionFormer/TriDet use '
-            "cuhk_val_simp_share.json). Set data.fusion=null to evaluate without fusion."
+            "cuhk_val_simp_share.json). Set protocol.fusion=null to evaluate without fusion."
         )
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"data.fusion.scores_file={path} does not exist. It must hold video-level class "
+            f"protocol.fusion.scores_file={path} does not exist. It must hold video-level class "
             'scores {"results": {video_id: [C floats]}, "class": [names]}; a stand-in for fake '
             "data: `python scripts/make_layout.py --out DIR --dataset anet`; or set "
-            "data.fusion=null."
+            "protocol.fusion=null."
         )
     return path

@@ -165,8 +165,8 @@ def write_layout(
     """Write a synthetic dataset in the ActionFormer/TriDet layout of ``dataset``.
 
     ``python -m logo_tal.train experiment=anet|thumos paths.data_dir=DATA_DIR`` then runs
-    unchanged (give ``data.input_dim`` when ``input_dim`` is overridden, and
-    ``data.num_classes`` for THUMOS with another ``num_classes``)::
+    unchanged (give ``data.features.input_dim`` when ``input_dim`` is overridden, and
+    ``data.annotations.num_classes`` for THUMOS with another ``num_classes``)::
 
         anet:   DATA_DIR/anet_1.3/annotations/anet1.3_tsp_filtered.json  (training/validation)
                 DATA_DIR/anet_1.3/annotations/cuhk_val_simp_share.json   (stand-in scores)
@@ -447,9 +447,9 @@ def layout_main(argv: Sequence[str] | None = None) -> int:
             num_test=args.num_test,
         )
         cfg = info["config"]
-        extra = f" data.input_dim={cfg.input_dim}"
+        extra = f" data.features.input_dim={cfg.input_dim}"
         if dataset == "thumos" and cfg.num_classes != 20:
-            extra += f" data.num_classes={cfg.num_classes}"
+            extra += f" data.annotations.num_classes={cfg.num_classes}"
         print(
             f"{dataset}: {info['num_videos']} videos ({cfg.num_train} train, {cfg.num_test} "
             f"eval), {cfg.num_classes} classes, input_dim {cfg.input_dim} under {info['root']}"
