@@ -50,7 +50,7 @@ bench:
 	$(BIN)/python scripts/benchmark.py
 
 synthetic:
-	$(BIN)/python -m logo_tal.data.synthetic --out data/synthetic
+	$(BIN)/python -m logo_tal.synthetic --out data/synthetic
 
 train-synthetic:
 	$(BIN)/python -m logo_tal.train experiment=synthetic

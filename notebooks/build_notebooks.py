@@ -43,7 +43,7 @@ NB01 = [
 
 Looks at one evaluated run: per-video timelines of ground truth against the top-k detections,
 per-class AP, and what the false positives are (localisation error, wrong class, background,
-duplicate; `logo_tal.evaluation.errors`, at tIoU `TIOU`).
+duplicate; `logo_tal.evaluation.error_analysis`, at tIoU `TIOU`).
 
 Inputs: a run directory with `detections.json` (ActivityNet result format, written by
 `python -m logo_tal.train` / `logo_tal.evaluate`) and the ground-truth JSON it was scored against.
@@ -76,11 +76,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from logo_tal.evaluation.ap import Predictions, evaluate_detections
-from logo_tal.evaluation.errors import CATEGORIES, error_breakdown
+from logo_tal.evaluation.error_analysis import CATEGORIES, error_breakdown
 from logo_tal.evaluation.io import load_ground_truth, load_predictions
 from logo_tal.evaluation.plot import plot_timeline
 from logo_tal.evaluation.report import per_class_rows
-from logo_tal.protocol import THUMOS_TIOU
+from logo_tal.core.protocol import THUMOS_TIOU
 
 run_dir = Path(RUN_DIR)
 fig_dir = Path(FIG_DIR) if FIG_DIR is not None else run_dir / "figures"
@@ -156,7 +156,7 @@ show(fig_dir / "per_class_ap.png")""",
         """\
 ## False-positive breakdown
 
-Each analysed detection gets one category at tIoU `TIOU` (`logo_tal.evaluation.errors`):
+Each analysed detection gets one category at tIoU `TIOU` (`logo_tal.evaluation.error_analysis`):
 true positive (the AP's own greedy match), duplicate (its ground truth was already matched by a
 higher score), wrong class, localisation error (`LOW_TIOU <= tIoU < TIOU` with its class), or
 background. With `TOP_PER_GT` only the best `TOP_PER_GT x #GT` detections over the whole set
@@ -224,7 +224,7 @@ DATASET = None  # None: each run's data/experiment choice; "thumos": compare any
 import math
 from pathlib import Path
 
-from logo_tal.protocol import MAP_AVG, map_key
+from logo_tal.core.protocol import MAP_AVG, map_key
 from logo_tal.sweeps import paper_results as paper
 from logo_tal.sweeps.summary import collect, summarize
 

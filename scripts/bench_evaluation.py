@@ -10,7 +10,7 @@ Writes ``--videos`` fake test videos in the THUMOS14 layout of conf/data/thumos.
 the 2304 of ``max_seq_len``) as .npy files plus an ActivityNet-style annotation JSON (3 ground
 truth instances per video) in a temporary directory, then runs the real evaluation path,
 ``Trainer.test`` of the ``experiment=thumos`` run config's module (randomly initialised LoGo +
-CLFF at THUMOS size, built with ``logo_tal.build``), once per ``module.postprocess_workers``
+CLFF at THUMOS size, built with ``logo_tal.app.build``), once per ``module.postprocess_workers``
 setting. Post-processing uses the THUMOS settings of conf/module/default.yaml (top-k 2000 per
 level, Soft-NMS, max 2000 per video): an untrained detector scores everything alike, so every
 level fills its top-k, the heavy end of what a trained THUMOS model asks of the NMS.
@@ -39,13 +39,13 @@ import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 
-from logo_tal.build import (
+from logo_tal.app.build import (
     build_datamodule,
     build_detector,
     build_evaluating_module,
     build_protocol,
 )
-from logo_tal.cli import CONF_DIR
+from logo_tal.app.cli import CONF_DIR
 from logo_tal.evaluation.report import ResultsWriter
 
 FPS, STRIDE, WINDOW = 30.0, 4, 16  # conf/data/thumos.yaml

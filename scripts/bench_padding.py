@@ -82,7 +82,7 @@ def case_lengths(case: str, videos: int | None, seed: int = 0) -> list[tuple[int
 
 def write_case(root: Path, case: str, videos: int | None, width: str) -> dict[str, Any]:
     """Fake features and annotations of ``case`` under ``root`` in its config's layout."""
-    from logo_tal.data.synthetic.layouts import LAYOUTS
+    from logo_tal.prep.synthetic.layouts import LAYOUTS
 
     spec = CASES[case]
     layout = LAYOUTS["anet" if case == "anet" else "thumos"]
@@ -151,8 +151,8 @@ def run_epoch(
     from hydra import compose, initialize_config_dir
     from lightning.pytorch.callbacks import Callback
 
-    from logo_tal.build import build_datamodule, build_detector, build_module, build_protocol
-    from logo_tal.cli import CONF_DIR
+    from logo_tal.app.build import build_datamodule, build_detector, build_module, build_protocol
+    from logo_tal.app.cli import CONF_DIR
     from logo_tal.models.compile import compiled_graphs
 
     if compile_backend:

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 
 import torch
 
-from logo_tal.grid import FeatureGrid
+from logo_tal.core.grid import FeatureGrid
 from logo_tal.models.outputs import DetectorOutput
 from logo_tal.models.postprocess import PostProcessor
 from logo_tal.models.score_fusion import fuse_external_scores

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from logo_tal.core.protocol import ANET_TIOU, THUMOS_TIOU
 from logo_tal.evaluation.ap import (
     GroundTruth,
     Predictions,
@@ -29,7 +30,6 @@ from logo_tal.evaluation.ap import (
 )
 from logo_tal.evaluation.io import load_ground_truth, load_predictions
 from logo_tal.evaluation.report import write_detections
-from logo_tal.protocol import ANET_TIOU, THUMOS_TIOU
 
 DEFAULT_GT = (
     Path(__file__).resolve().parents[1].parent

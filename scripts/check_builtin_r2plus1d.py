@@ -1,4 +1,5 @@
-"""Compare the built-in R(2+1)D-18 (logo_tal.extract.r2plus1d) with torchvision's, value by value.
+"""Compare the built-in R(2+1)D-18 (logo_tal.prep.extract.r2plus1d) with torchvision's, value
+by value.
 
 torchvision does not import beside the project's torch, so run this with a separate
 environment that has a matching torch + torchvision pair and the project's ``src`` on the path:
@@ -29,8 +30,8 @@ import sys
 import torch
 from torch import nn
 
-from logo_tal.extract import r2plus1d
-from logo_tal.extract.backbones import build_backbone
+from logo_tal.prep.extract import r2plus1d
+from logo_tal.prep.extract.backbones import build_backbone
 
 
 def perturb_batchnorm(model: nn.Module, gen: torch.Generator) -> int:

@@ -22,7 +22,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from logo_tal.grid import FeatureGrid
+from logo_tal.core.grid import FeatureGrid
 from logo_tal.models.optim import param_groups
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")

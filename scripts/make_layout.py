@@ -8,7 +8,7 @@ runs as on the real packages; ANet gets a stand-in for the CUHK video-level scor
 
 import sys
 
-from logo_tal.data.synthetic.layouts import layout_main
+from logo_tal.prep.synthetic.layouts import layout_main
 
 if __name__ == "__main__":
     sys.exit(layout_main())

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from logo_tal.prep import synthetic
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # CI and developers keep shared/ beside the repository (../shared); LOGO_TAL_SHARED overrides.
 SHARED_DIR = Path(os.environ.get("LOGO_TAL_SHARED", REPO_ROOT.parent / "shared"))
@@ -55,4 +57,19 @@ def video_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("videos")
     for name, segments in VIDEOS.items():
         write_video(out / f"{name}.mp4", SECONDS, FPS, SIZE, [(s, e) for s, e, _ in segments])
+    return out
+
+
+# The tiny synthetic benchmark on disk (npy and HDF5), shared by the data and prep tests.
+@pytest.fixture(scope="session")
+def tiny_npy(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tiny_npy")
+    synthetic.generate(out, preset="tiny", seed=0, format="npy")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_h5(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tiny_h5")
+    synthetic.generate(out, preset="tiny", seed=0, format="h5")
     return out

@@ -23,9 +23,9 @@ from helpers.lit_config import (
 from logo_tal import score
 from logo_tal.data.datamodule import TALDataModule
 from logo_tal.data.feature_store import H5FeatureStore, NpyFeatureStore
-from logo_tal.data.synthetic.layouts import LAYOUTS, layout_main, write_layout
 from logo_tal.data.video_scores import ExternalScores, MissingScoresError
 from logo_tal.evaluation.protocol import EvaluationProtocol
+from logo_tal.prep.synthetic.layouts import LAYOUTS, layout_main, write_layout
 from logo_tal.train import train
 
 # Fake THUMOS/ActivityNet layouts trained end to end: part of `make test`, not test-fast.
@@ -119,7 +119,7 @@ def test_layout_script_prints_the_commands(tmp_path, capsys):
 
 
 def test_datamodule_evaluates_real_classes_when_class_agnostic(data_dir, tmp_path):
-    from logo_tal.build import build_datamodule, build_detector
+    from logo_tal.app.build import build_datamodule, build_detector
 
     cfg = _run_config(tmp_path, data_dir, ANET)
     dm: TALDataModule = build_datamodule(cfg, build_detector(cfg))

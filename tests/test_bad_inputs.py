@@ -27,9 +27,9 @@ from helpers.lit_config import (
     write_untrained_checkpoint,
 )
 from logo_tal import evaluate, predict, score, train
-from logo_tal.data import synthetic
-from logo_tal.data import validate as validate_cli
+from logo_tal import validate as validate_cli
 from logo_tal.data.annotations import load_annotations
+from logo_tal.prep import synthetic
 
 # Every row runs the real command (many in a subprocess): part of `make test`, not test-fast.
 pytestmark = pytest.mark.slow

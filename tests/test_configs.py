@@ -19,10 +19,10 @@ from helpers.lit_config import (
     path_overrides,
     tiny_train_config,
 )
-from logo_tal.build import build_datamodule, build_detector, build_module
-from logo_tal.config_checks import ConfigError, validate_config
-from logo_tal.data.synthetic.layouts import write_synthetic_scores
-from logo_tal.lit_module import TALLitModule
+from logo_tal.app.build import build_datamodule, build_detector, build_module
+from logo_tal.app.config_checks import ConfigError, validate_config
+from logo_tal.engine.lit_module import TALLitModule
+from logo_tal.prep.synthetic.layouts import write_synthetic_scores
 from logo_tal.utils.run_dirs import safe_name
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))

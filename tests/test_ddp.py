@@ -12,7 +12,7 @@ from helpers.lit_config import (
     one_torch_thread,  # noqa: E402,F401  (autouse fixture)
     tiny_train_config,  # noqa: E402
 )
-from logo_tal.build import build_datamodule, build_detector
+from logo_tal.app.build import build_datamodule, build_detector
 from logo_tal.data.sampler import LengthGroupedSampler
 from logo_tal.train import train  # noqa: E402
 from logo_tal.utils.dist import gather_objects  # noqa: E402

@@ -13,7 +13,7 @@ from helpers.lit_config import (
     tiny_train_config,
     write_untrained_checkpoint,
 )
-from logo_tal.checkpoints.runs import load_checkpoint
+from logo_tal.engine.checkpoints.runs import load_checkpoint
 from logo_tal.evaluate import evaluate
 from logo_tal.predict import predict
 from logo_tal.train import train

@@ -1,9 +1,9 @@
-"""No function on the training or evaluation path has a body over 60 lines (docs/design.md).
+"""No function in src/ is over 60 lines (docs/design.md, "Function size").
 
-The body is counted from the first statement after the docstring to the end of the function;
-signatures and docstrings are free. Tools off the path (the data validator, the annotation
-converters, the feature extractor, the synthetic generator and fake layouts, the false-positive
-analysis) are exempt.
+A function is counted whole, from its first decorator (or its ``def``) to its last line:
+signature, docstring and nested functions included, since that is what a reader has to hold.
+Every module is checked, tools included; at most three functions may be exempt, each named in
+:data:`EXEMPT` with its reason in docs/design.md (today: none).
 """
 
 from __future__ import annotations
@@ -14,49 +14,41 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "logo_tal"
-MAX_BODY = 60
-OFF_PATH = (
-    "data/validate.py",
-    "data/convert.py",
-    "extract/",
-    "data/synthetic/",
-    "evaluation/errors.py",
-)
+MAX_LINES = 60
+EXEMPT: dict[str, str] = {}  # "module.py:function" -> the reason, as in docs/design.md
 
 
-def body_length(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
-    body = node.body
-    first = body[0]
-    is_doc = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-    if is_doc and isinstance(first.value.value, str):
-        if len(body) == 1:
-            return 0
-        first = body[1]
-    return node.end_lineno - first.lineno + 1
+def function_length(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    return node.end_lineno - first + 1
 
 
 def long_functions(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text())
+    module = str(path.relative_to(SRC))
     return [
-        f"{node.name} ({body_length(node)} lines, line {node.lineno})"
-        for node in ast.walk(tree)
+        f"{node.name} ({function_length(node)} lines, line {node.lineno})"
+        for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-        and body_length(node) > MAX_BODY
+        and function_length(node) > MAX_LINES
+        and f"{module}:{node.name}" not in EXEMPT
     ]
 
 
-PATH_MODULES = sorted(
-    str(p.relative_to(SRC))
-    for p in SRC.rglob("*.py")
-    if not str(p.relative_to(SRC)).startswith(OFF_PATH)
-)
+MODULES = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py"))
 
 
-@pytest.mark.parametrize("module", PATH_MODULES)
+@pytest.mark.parametrize("module", MODULES)
 def test_functions_stay_short(module):
     assert not long_functions(SRC / module), f"{module}: {long_functions(SRC / module)}"
 
 
-def test_the_counter_skips_the_docstring():
-    tree = ast.parse('def f():\n    """doc\n\n    more"""\n    a = 1\n    return a\n')
-    assert body_length(tree.body[0]) == 2
+def test_at_most_three_exemptions_each_explained_in_the_design_doc():
+    assert len(EXEMPT) <= 3
+    design = (SRC.parents[1] / "docs" / "design.md").read_text()
+    for name in EXEMPT:
+        assert name in design, f"{name} is exempt but docs/design.md does not say why"
+
+
+def test_the_counter_counts_decorators_docstring_and_body():
+    tree = ast.parse('@dec\ndef f():\n    """doc\n\n    more"""\n    a = 1\n    return a\n')
+    assert function_length(tree.body[0]) == 7

@@ -14,53 +14,34 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Lowest first. A module may import its own layer or any layer below it, except that the peers
-# of one layer (data, models, utils; lightning, sweeps) do not import each other.
+# of one layer (data, models, utils; evaluation, prep; engine, sweeps) do not import each other.
+COMMANDS = (
+    "logo_tal.train",
+    "logo_tal.evaluate",
+    "logo_tal.predict",
+    "logo_tal.score",
+    "logo_tal.validate",
+    "logo_tal.convert",
+    "logo_tal.extract",
+    "logo_tal.synthetic",
+)
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    (
-        "foundations",
-        (
-            "logo_tal",
-            "logo_tal.grid",
-            "logo_tal.pyramid",
-            "logo_tal.protocol",
-            "logo_tal.detections",
-            "logo_tal.anet_json",
-            "logo_tal.errors",
-        ),
-    ),
+    ("foundations", ("logo_tal", "logo_tal.core")),
     ("data", ("logo_tal.data",)),
     ("models", ("logo_tal.models",)),
     ("utils", ("logo_tal.utils",)),
     ("evaluation", ("logo_tal.evaluation",)),
-    (
-        "lightning",
-        (
-            "logo_tal.lit_module",
-            "logo_tal.callbacks",
-            "logo_tal.checkpoints",
-            "logo_tal.wandb_dashboard",
-        ),
-    ),
+    # Dataset preparation (converters, decoding, extraction, the synthetic benchmark): writes
+    # what the data layer reads, apart from the training path.
+    ("prep", ("logo_tal.prep",)),
+    ("engine", ("logo_tal.engine",)),
     # Multirun summaries: read the files runs leave behind; beside the Lightning layer.
     ("sweeps", ("logo_tal.sweeps",)),
-    (
-        "entry points",
-        (
-            "logo_tal.build",
-            "logo_tal.cli",
-            "logo_tal.resolvers",
-            "logo_tal.config_checks",
-            "logo_tal.train",
-            "logo_tal.evaluate",
-            "logo_tal.predict",
-            "logo_tal.score",
-            "logo_tal.extract",
-            "logo_tal.wandb_sweep_summary",
-        ),
-    ),
+    # The commands at the package root, and what they share (logo_tal.app).
+    ("entry points", ("logo_tal.app", *COMMANDS)),
 ]
-RANK = {"foundations": 0, "data": 1, "models": 1, "utils": 1, "evaluation": 2}
-RANK.update({"lightning": 3, "sweeps": 3, "entry points": 4})
+RANK = {"foundations": 0, "data": 1, "models": 1, "utils": 1, "evaluation": 2, "prep": 2}
+RANK.update({"engine": 3, "sweeps": 3, "entry points": 4})
 
 
 def layer_of(module: str) -> str:
@@ -113,12 +94,23 @@ def test_module_imports_only_its_layer_and_below(module):
     assert not bad, f"{module} ({layer_of(module)}) imports {bad} from a layer above or beside"
 
 
+def test_the_package_root_holds_only_the_commands():
+    root = sorted(p.stem for p in (SRC / "logo_tal").glob("*.py") if p.stem != "__init__")
+    assert [f"logo_tal.{m}" for m in root] == sorted(COMMANDS)
+    for module in COMMANDS:
+        tree = ast.parse((SRC / Path(*module.split("."))).with_suffix(".py").read_text())
+        assert any(isinstance(n, ast.FunctionDef) and n.name == "main" for n in tree.body), module
+
+
 def test_the_rule_rejects_upward_and_sideways_imports():
     assert not allowed("logo_tal.models.detector", "logo_tal.data.batch")
     assert not allowed("logo_tal.data.collate", "logo_tal.models.detector")
-    assert not allowed("logo_tal.evaluation.metric", "logo_tal.lit_module")
-    assert not allowed("logo_tal.grid", "logo_tal.data.annotations")
-    assert allowed("logo_tal.lit_module", "logo_tal.evaluation.metric")
-    assert allowed("logo_tal.train", "logo_tal.build")
+    assert not allowed("logo_tal.evaluation.metric", "logo_tal.engine.lit_module")
+    assert not allowed("logo_tal.core.grid", "logo_tal.data.annotations")
+    assert not allowed("logo_tal.data.datamodule", "logo_tal.prep.synthetic.prepare")
+    assert not allowed("logo_tal.evaluation.protocol", "logo_tal.prep.convert")
+    assert allowed("logo_tal.engine.lit_module", "logo_tal.evaluation.metric")
+    assert allowed("logo_tal.prep.extract.pipeline", "logo_tal.data.extraction_record")
+    assert allowed("logo_tal.train", "logo_tal.app.build")
     with pytest.raises(KeyError, match="in no layer"):
         layer_of("logo_tal_other.x")

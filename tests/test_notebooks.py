@@ -15,10 +15,10 @@ import matplotlib
 import numpy as np
 import pytest
 
-from logo_tal.data.synthetic.generator import TEST_SUBSET, generate
 from logo_tal.evaluation.ap import evaluate_detections
 from logo_tal.evaluation.io import load_ground_truth, load_predictions
 from logo_tal.evaluation.report import write_detections, write_metrics
+from logo_tal.prep.synthetic.generator import TEST_SUBSET, generate
 
 matplotlib.use("Agg")
 

@@ -20,9 +20,9 @@ from helpers.lit_config import (
     one_torch_thread,  # noqa: F401  (autouse fixture)
     tiny_train_config,
 )
-from logo_tal.checkpoints import files
-from logo_tal.checkpoints.runs import load_checkpoint, resume_path
-from logo_tal.errors import CheckpointError, NonFiniteError
+from logo_tal.core.errors import CheckpointError, NonFiniteError
+from logo_tal.engine.checkpoints import files
+from logo_tal.engine.checkpoints.runs import load_checkpoint, resume_path
 from logo_tal.train import train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

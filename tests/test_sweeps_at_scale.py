@@ -26,10 +26,10 @@ from helpers.lit_config import (
     tiny_train_config,
 )
 from helpers.wandb_offline import offline_runs
+from logo_tal.sweeps.wandb_table import WandbSweepSummary, read_table
 from logo_tal.train import train
 from logo_tal.utils import sweeps
 from logo_tal.utils.hparams import flatten, hparams_for
-from logo_tal.wandb_sweep_summary import WandbSweepSummary, read_table
 
 # One epoch of one batch, tested on the 4 tiny test videos: a real logger (fast_dev_run swaps
 # every logger for a dummy one).

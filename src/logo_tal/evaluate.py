@@ -16,15 +16,15 @@ import hydra
 import lightning.pytorch as pl
 from omegaconf import DictConfig
 
-from logo_tal.build import (
+from logo_tal.app.build import (
     build_datamodule,
     build_detector,
     build_evaluating_module,
     build_protocol,
 )
-from logo_tal.checkpoints.runs import load_checkpoint, load_weights, stored_config
-from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
-from logo_tal.errors import expected_error
+from logo_tal.app.cli import CONF_DIR, capture_errors, hydra_command
+from logo_tal.core.errors import expected_error
+from logo_tal.engine.checkpoints.runs import load_checkpoint, load_weights, stored_config
 from logo_tal.evaluation.report import ResultsWriter
 from logo_tal.utils.run import get_logger, run_info, task_wrapper, write_run_record
 

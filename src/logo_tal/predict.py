@@ -9,7 +9,7 @@ The features must come from the same extractor with the same settings (fps, stri
 the training features: a model trained on I3D features at stride 4 gives meaningless output on
 anything else. ``videos=`` makes sure of it: it reads ``extraction.json`` of the training
 features (the checkpoint's ``data.features.path``), extracts the videos with exactly that record's
-settings (:func:`logo_tal.extract.extract_videos`) into ``features_out`` (default
+settings (:func:`logo_tal.prep.extract.extract_videos`) into ``features_out`` (default
 ``<run dir>/features``), and predicts on those features.
 """
 
@@ -24,22 +24,22 @@ import hydra
 import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
-from logo_tal.build import build_detector, build_module
-from logo_tal.checkpoints.runs import (
+from logo_tal.app.build import build_detector, build_module
+from logo_tal.app.cli import CONF_DIR, capture_errors, hydra_command
+from logo_tal.core.errors import UserInputError, expected_error
+from logo_tal.core.protocol import THUMOS_TIOU
+from logo_tal.data.predict_inputs import predict_dataset, predict_loader
+from logo_tal.data.sources import FeatureSource
+from logo_tal.engine.checkpoints.runs import (
     load_checkpoint,
     load_weights,
     stored_class_names,
     stored_config,
 )
-from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
-from logo_tal.data.predict_inputs import predict_dataset, predict_loader
-from logo_tal.data.sources import FeatureSource
-from logo_tal.errors import UserInputError, expected_error
 from logo_tal.evaluation.plot import plot_timelines
 from logo_tal.evaluation.protocol import EvaluationProtocol
 from logo_tal.evaluation.records import Records
 from logo_tal.evaluation.report import write_detections
-from logo_tal.protocol import THUMOS_TIOU
 from logo_tal.utils.run import get_logger, task_wrapper
 
 log = get_logger(__name__)
@@ -80,7 +80,7 @@ def _check_inputs(cfg: DictConfig) -> None:
 def _training_record(run_cfg: DictConfig):
     """The ``extraction.json`` of the checkpoint's training features, or a one-line error."""
     from logo_tal.data.extraction_record import record_path
-    from logo_tal.extract import read_extraction_record
+    from logo_tal.prep.extract import read_extraction_record
 
     source = OmegaConf.select(run_cfg, "data.features.path")
     record = read_extraction_record(source) if source else None
@@ -96,8 +96,8 @@ def _training_record(run_cfg: DictConfig):
 
 def _extract(cfg: DictConfig, run_cfg: DictConfig, output_dir: Path) -> str:
     """Extract ``cfg.videos`` as the training features were; returns the predict input."""
-    from logo_tal.data.video_decode import find_videos
-    from logo_tal.extract import extract_videos
+    from logo_tal.prep.extract import extract_videos
+    from logo_tal.prep.video_decode import find_videos
 
     paths = find_videos(str(cfg.videos))  # a missing path or an empty directory: one line
     record = _training_record(run_cfg)

@@ -20,15 +20,15 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from logo_tal.errors import (
+from logo_tal.core.errors import (
     EXIT_BAD_INPUT,
     OneLineArgumentParser,
     parse_arguments,
     run_reporting,
 )
+from logo_tal.core.protocol import THUMOS_TIOU
 from logo_tal.evaluation.ap import DetectionReport, evaluate_detections
 from logo_tal.evaluation.io import load_ground_truth, load_predictions
-from logo_tal.protocol import THUMOS_TIOU
 
 __all__ = ["EXIT_BAD_INPUT", "build_parser", "main"]
 

@@ -3,7 +3,7 @@
 The Hydra entry point is a thin wrapper around :func:`train`, which tests call with a composed
 config. Outputs in the run directory (``paths.output_dir``): ``config.yaml`` and
 ``run_info.json`` (resolved config, seed, git revision, library versions), ``checkpoints/``
-(``last.ckpt`` carries the config, see :mod:`logo_tal.checkpoints`), ``metrics.json``,
+(``last.ckpt`` carries the config, see :mod:`logo_tal.engine.checkpoints`), ``metrics.json``,
 ``detections.json`` (ActivityNet result format) and ``per_class_ap.csv``.
 """
 
@@ -21,23 +21,23 @@ import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from logo_tal.build import (
+from logo_tal.app.build import (
     build_datamodule,
     build_detector,
     build_evaluating_module,
     build_protocol,
 )
-from logo_tal.callbacks import PaddingMonitor
-from logo_tal.checkpoints.files import AtomicCheckpointIO
-from logo_tal.checkpoints.random_state import RNGState
-from logo_tal.checkpoints.runs import check_resume, resume_path
-from logo_tal.cli import CONF_DIR, capture_errors, hydra_command
-from logo_tal.config_checks import validate_config
-from logo_tal.errors import expected_error
+from logo_tal.app.cli import CONF_DIR, capture_errors, hydra_command
+from logo_tal.app.config_checks import validate_config
+from logo_tal.core.errors import expected_error
+from logo_tal.core.protocol import MAP_AVG, map_key
+from logo_tal.engine.callbacks import PaddingMonitor
+from logo_tal.engine.checkpoints.files import AtomicCheckpointIO
+from logo_tal.engine.checkpoints.random_state import RNGState
+from logo_tal.engine.checkpoints.runs import check_resume, resume_path
+from logo_tal.engine.lit_module import TALLitModule
 from logo_tal.evaluation.report import ResultsWriter, write_metrics
-from logo_tal.lit_module import TALLitModule
 from logo_tal.models.compile import compile_options, compile_seconds, compiled_graphs
-from logo_tal.protocol import MAP_AVG, map_key
 from logo_tal.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from logo_tal.utils.run import (
     config_to_dict,

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.annotation_json import ann, video, write_json
 from logo_tal.data import annotations as A
 from logo_tal.data.annotations import AnnotationError, load_annotations
-
-from .conftest import ann, video, write_json
 
 
 def test_reads_fields_and_class_map_from_sorted_labels(tmp_path):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from logo_tal.core.grid import FeatureGrid
 from logo_tal.data.batch import Batch
 from logo_tal.data.collate import Collate, collate, padded_length
 from logo_tal.data.dataset import Sample
-from logo_tal.grid import FeatureGrid
 
 
 def _sample(t, c=4, index=0):

@@ -11,10 +11,10 @@ import yaml
 from hydra.utils import instantiate
 
 from helpers.lit_config import CONF_DIR, compose_config
+from logo_tal.core.protocol import ANET_TIOU, THUMOS_TIOU
+from logo_tal.core.pyramid import PyramidSpec
 from logo_tal.data.datamodule import TALDataModule
 from logo_tal.evaluation.protocol import EvaluationProtocol
-from logo_tal.protocol import ANET_TIOU, THUMOS_TIOU
-from logo_tal.pyramid import PyramidSpec
 
 
 def _compose(name: str, data_dir: Path):

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from logo_tal.core.grid import FeatureGrid
+from logo_tal.core.pyramid import PyramidSpec
 from logo_tal.data.batch import Batch
 from logo_tal.data.datamodule import TALDataModule
 from logo_tal.data.feature_store import MissingFeaturesError
 from logo_tal.data.sources import AnnotationSource, FeatureSource
-from logo_tal.data.synthetic.prepare import SyntheticBenchmark
 from logo_tal.evaluation.protocol import EvaluationProtocol
-from logo_tal.grid import FeatureGrid
-from logo_tal.pyramid import PyramidSpec
+from logo_tal.prep.synthetic.prepare import SyntheticBenchmark
 
 
 def _dm(root, features=None, num_classes=3, val_split="testing", **kw):
@@ -168,8 +168,8 @@ def test_generates_synthetic_when_missing(tmp_path):
 
 
 def test_evaluated_videos_need_video_scores(tiny_npy, tmp_path):
-    from logo_tal.data.synthetic.layouts import write_synthetic_scores
     from logo_tal.data.video_scores import MissingScoresError
+    from logo_tal.prep.synthetic.layouts import write_synthetic_scores
 
     dm = _dm(tiny_npy)
     names = dm.class_names

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from logo_tal.core.pyramid import PyramidSpec
 from logo_tal.data.datamodule import TALDataModule
 from logo_tal.data.extraction_record import (
     RECORD_NAME,
@@ -19,7 +20,6 @@ from logo_tal.data.extraction_record import (
     write_extraction_record,
 )
 from logo_tal.data.sources import AnnotationSource, FeatureSource
-from logo_tal.pyramid import PyramidSpec
 
 
 def _record(**kw) -> ExtractionRecord:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from logo_tal.core.errors import UserInputError
 from logo_tal.data.annotations import load_annotations
 from logo_tal.data.predict_inputs import predict_dataset, predict_loader
 from logo_tal.data.sources import FeatureSource
-from logo_tal.errors import UserInputError
 
 
 def _source(root, fps=30.0, **kw):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from logo_tal.core.grid import FeatureGrid
 from logo_tal.data.transforms import fit_to_sequence, random_truncate, resize_features
-from logo_tal.grid import FeatureGrid
 
 
 def _video(rng, t):

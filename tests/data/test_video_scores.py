@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from logo_tal.data.synthetic.layouts import write_synthetic_scores
 from logo_tal.data.video_scores import ExternalScores, check_score_file
+from logo_tal.prep.synthetic.layouts import write_synthetic_scores
 
 
 def test_external_scores_map_classes_by_name(tmp_path):

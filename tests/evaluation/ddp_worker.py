@@ -11,7 +11,7 @@ import sys
 
 import torch
 
-from logo_tal.detections import Detections
+from logo_tal.core.detections import Detections
 from logo_tal.evaluation.metric import DetectionMAP
 
 NUM_CLASSES = 4

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from logo_tal.detections import Detections
+from logo_tal.core.detections import Detections
 from logo_tal.evaluation.ap import Predictions, evaluate_detections
 from logo_tal.evaluation.io import (
     EvaluationInputError,

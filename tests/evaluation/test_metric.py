@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from logo_tal.detections import Detections
+from logo_tal.core.detections import Detections
 from logo_tal.evaluation.metric import DetectionMAP
 from logo_tal.evaluation.records import to_records
 from logo_tal.evaluation.report import write_detections

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from logo_tal.detections import Detections
+from logo_tal.core.detections import Detections
 from logo_tal.evaluation.records import as_written, to_records
 
 

@@ -9,7 +9,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-import logo_tal.resolvers  # noqa: F401  (the configs' resolvers, as every command has them)
+import logo_tal.app.resolvers  # noqa: F401  (the configs' resolvers, as every command has them)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = REPO_ROOT / "conf"
@@ -74,7 +74,7 @@ def tiny_train_config(
 def write_untrained_checkpoint(cfg: DictConfig, class_names: list[str], path: Path) -> Path:
     """A checkpoint of ``cfg``'s untrained model at ``path``, written as train.py writes it
     (weights, run record and the module's own checkpoint keys), without training."""
-    from logo_tal.build import build_detector, build_module
+    from logo_tal.app.build import build_detector, build_module
     from logo_tal.train import run_record
 
     record = run_record(cfg, {"seed": cfg.seed})

@@ -24,7 +24,7 @@ HAVE_AV = _importable("av")
 HAVE_TORCHVISION = _importable("torchvision")
 needs_av = pytest.mark.skipif(not HAVE_AV, reason="PyAV not installed (the video extra)")
 # Extraction needs PyAV and a usable r2plus1d_18: torchvision's, or the built-in one
-# (logo_tal.extract.r2plus1d), which needs only torch and is always there.
+# (logo_tal.prep.extract.r2plus1d), which needs only torch and is always there.
 needs_extract = needs_av
 # The other backbones (s3d, mvit_v2_s, swin3d_t) exist only in torchvision.
 needs_torchvision = pytest.mark.skipif(

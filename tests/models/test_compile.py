@@ -18,7 +18,7 @@ from helpers.lit_config import (
     one_torch_thread,  # noqa: F401  (autouse fixture)
     tiny_train_config,
 )
-from logo_tal.build import build_datamodule, build_detector
+from logo_tal.app.build import build_datamodule, build_detector
 from logo_tal.models.compile import (
     COMPILED_TRAIN_LENGTHS,
     compile_detector,

@@ -149,7 +149,7 @@ def test_intra_op_threads_restores_on_exit_and_on_error():
 def test_postprocessor_leaves_torch_threads_alone_from_several_threads():
     rng = np.random.default_rng(0)
     t, c = 256, 4
-    from logo_tal.grid import FeatureGrid
+    from logo_tal.core.grid import FeatureGrid
     from logo_tal.models.outputs import DetectorOutput
 
     out = DetectorOutput(

@@ -13,7 +13,7 @@ import torch
 from hydra.utils import instantiate
 
 from helpers.lit_config import tiny_train_config
-from logo_tal.build import build_detector
+from logo_tal.app.build import build_detector
 
 # Every head through the real configs, forward and backward: part of `make test`.
 pytestmark = pytest.mark.slow

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from logo_tal.detections import Detections
-from logo_tal.grid import FeatureGrid
+from logo_tal.core.detections import Detections
+from logo_tal.core.grid import FeatureGrid
 from logo_tal.models.outputs import DetectorOutput
 from logo_tal.models.postprocess import PostProcessor, nms, soft_nms
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from helpers.failing_postprocess import DyingPostProcessor, FailingPostProcessor
-from logo_tal.grid import FeatureGrid
+from logo_tal.core.grid import FeatureGrid
 from logo_tal.models.outputs import DetectorOutput
 from logo_tal.models.postprocess import PostProcessor
 from logo_tal.models.postprocess_pool import (

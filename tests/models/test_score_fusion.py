@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from logo_tal.detections import Detections
+from logo_tal.core.detections import Detections
 from logo_tal.models.score_fusion import ScoreFusion, fuse_external_scores
 
 

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from logo_tal.anet_json import read_database
-from logo_tal.errors import UserInputError
-from logo_tal.protocol import DUPLICATE_TOLERANCE, MIN_SEGMENT_SECONDS
+from logo_tal.core.anet_json import read_database
+from logo_tal.core.errors import UserInputError
+from logo_tal.core.protocol import DUPLICATE_TOLERANCE, MIN_SEGMENT_SECONDS
 
 log = logging.getLogger(__name__)
 

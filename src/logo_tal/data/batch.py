@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from logo_tal.grid import FeatureGrid
+from logo_tal.core.grid import FeatureGrid
 
 
 @dataclass
@@ -23,7 +23,7 @@ class Batch:
         video_ids: list[B] of str.
         video_index: (B,) int64 index of the video within its split (metric states are ints).
         durations: (B,) float64 video durations in seconds.
-        grids: list[B] of the :class:`~logo_tal.grid.FeatureGrid` of each video (the effective
+        grids: list[B] of the :class:`~logo_tal.core.grid.FeatureGrid` of each video (the effective
             one after any resize): how post-processing turns grid units back into seconds.
         gt_segments: list[B] of (M_i, 2) float64 evaluation ground truth in seconds, exactly as
             annotated (never clamped or dropped, docs/decisions.md D57, D61).
@@ -60,5 +60,5 @@ class Batch:
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         """Copy on ``device``. Lightning moves batches through this method; it cannot recurse
-        into the frozen :class:`~logo_tal.grid.FeatureGrid` values itself."""
+        into the frozen :class:`~logo_tal.core.grid.FeatureGrid` values itself."""
         return self._map(lambda t: t.to(device, non_blocking=non_blocking))

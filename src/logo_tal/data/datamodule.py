@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, get_worker_info
 
+from logo_tal.core.errors import DATA_DOCS, DataNotFoundError, UserInputError
+from logo_tal.core.pyramid import PyramidSpec
 from logo_tal.data.annotations import AnnotationDatabase, VideoRecord, load_annotations
 from logo_tal.data.collate import TRAIN_PADDINGS, Collate
 from logo_tal.data.dataset import TALDataset
@@ -21,8 +23,6 @@ from logo_tal.data.extraction_record import check_features_record
 from logo_tal.data.feature_store import open_feature_store
 from logo_tal.data.sampler import LengthGroupedSampler
 from logo_tal.data.sources import AnnotationSource, FeatureSource, TrainingCrop
-from logo_tal.errors import DATA_DOCS, DataNotFoundError, UserInputError
-from logo_tal.pyramid import PyramidSpec
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +65,18 @@ class TALDataModule(L.LightningDataModule):
         num_workers: DataLoader workers (persistent when > 0); memory is pinned when the
             attached trainer runs on CUDA, the only place pinning helps.
         seed: seed of the crops and the shuffling.
-        pyramid: the detector's :class:`~logo_tal.pyramid.PyramidSpec` (batches are padded to a
-            multiple of its divisor); ``logo_tal.build`` passes ``detector.spec``.
+        pyramid: the detector's :class:`~logo_tal.core.pyramid.PyramidSpec` (batches are
+            padded to a multiple of its divisor); ``logo_tal.app.build`` passes
+            ``detector.spec``.
         train_pad_multiple: training batches are padded to a multiple of this (None: the
-            pyramid's divisor); ``logo_tal.build`` sets it coarser for a compiled detector so
+            pyramid's divisor); ``logo_tal.app.build`` sets it coarser for a compiled detector so
             that an epoch brings few distinct shapes.
         eval_real_classes: evaluation batches carry the annotation file's real classes even
             when training is class-agnostic (score fusion labels detections with them);
-            ``logo_tal.build`` sets it from the evaluation protocol.
+            ``logo_tal.app.build`` sets it from the evaluation protocol.
         prepare: called with ``(annotations, features)`` in :meth:`prepare_data` (rank 0) and
             before the annotations are first read, e.g.
-            :class:`~logo_tal.data.synthetic.prepare.SyntheticBenchmark`; None: nothing.
+            :class:`~logo_tal.prep.synthetic.prepare.SyntheticBenchmark`; None: nothing.
     """
 
     def __init__(

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from logo_tal.core.grid import FeatureGrid
 from logo_tal.data.annotations import VideoRecord
 from logo_tal.data.feature_store import FeatureStore, MissingFeaturesError
 from logo_tal.data.transforms import fit_to_sequence, random_truncate, resize_features
-from logo_tal.grid import FeatureGrid
 
 log = logging.getLogger(__name__)
 

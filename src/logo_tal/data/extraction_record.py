@@ -83,7 +83,7 @@ class ExtractionRecord:
         feature_dim: C of the ``(T, C)`` arrays.
         format: ``npy`` (one ``<video>.npy`` each) or ``h5`` (one ``features.h5``).
         implementation: the code that ran the backbone: ``torchvision`` or ``builtin``
-            (:mod:`logo_tal.extract.r2plus1d`); ``torchvision`` for records that lack it.
+            (:mod:`logo_tal.prep.extract.r2plus1d`); ``torchvision`` for records that lack it.
         resize_size, crop_size, mean, std: the backbone's preprocessing as applied.
         videos: ``{video_id: VideoEntry}``.
         versions: library versions used (torch, av, and torchvision when it ran).

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from logo_tal.errors import UserInputError
+from logo_tal.core.errors import UserInputError
 
 H5_SUFFIXES = (".h5", ".hdf5")
 

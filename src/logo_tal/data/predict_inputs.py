@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import DataLoader
 
+from logo_tal.core.errors import UserInputError
 from logo_tal.data.annotations import VideoRecord, load_annotations
 from logo_tal.data.collate import Collate
 from logo_tal.data.dataset import TALDataset
 from logo_tal.data.feature_store import FeatureStore, NpyFeatureStore, open_feature_store
 from logo_tal.data.sources import FeatureSource
-from logo_tal.errors import UserInputError
 
 
 def feature_records(

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from logo_tal.errors import UserInputError
+from logo_tal.core.errors import UserInputError
 
 FEATURE_FORMATS = ("auto", "npy", "h5")
 

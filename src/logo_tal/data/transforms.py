@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from logo_tal.grid import FeatureGrid
+from logo_tal.core.grid import FeatureGrid
 
 # Trials before giving up on a crop that keeps an action (ActionFormer/TriDet data_utils.py).
 MAX_CROP_TRIALS = 200

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from logo_tal.anet_json import read_json
-from logo_tal.errors import UserInputError
+from logo_tal.core.anet_json import read_json
+from logo_tal.core.errors import UserInputError
 
 
 class MissingScoresError(UserInputError, KeyError):

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from logo_tal.protocol import DUPLICATE_TOLERANCE, MIN_SEGMENT_SECONDS, THUMOS_TIOU
+from logo_tal.core.protocol import DUPLICATE_TOLERANCE, MIN_SEGMENT_SECONDS, THUMOS_TIOU
 
 
 def _as_1d(name: str, value, dtype) -> np.ndarray:

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from logo_tal.anet_json import read_database, read_json
-from logo_tal.errors import UserInputError
+from logo_tal.core.anet_json import read_database, read_json
+from logo_tal.core.errors import UserInputError
 from logo_tal.evaluation.ap import GroundTruth, Predictions
 
 _MAX_SHOWN = 60

@@ -14,14 +14,14 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from logo_tal.detections import Detections
+from logo_tal.core.detections import Detections
+from logo_tal.core.protocol import MAP_AVG, map_key
 from logo_tal.evaluation.ap import (
     DetectionReport,
     GroundTruth,
     Predictions,
     evaluate_detections,
 )
-from logo_tal.protocol import MAP_AVG, map_key
 
 
 def _cat(state: list[torch.Tensor] | torch.Tensor, width: int | None = None) -> np.ndarray:

@@ -1,7 +1,7 @@
 """A dataset's evaluation protocol as one object: tIoU thresholds and optional score fusion.
 
 Built once per run from ``conf/protocol/<dataset>.yaml`` (``protocol.*``) and used alike by
-``train``, ``evaluate`` and ``predict`` (``logo_tal.build``): it says which classes are scored
+``train``, ``evaluate`` and ``predict`` (``logo_tal.app.build``): it says which classes are scored
 (the training classes, or with fusion the annotation file's real classes), and makes the
 post-processing step that labels class-agnostic detections with video-level class scores
 (ActivityNet; docs/decisions.md D52-D55).
@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from logo_tal.core.errors import UserInputError
+from logo_tal.core.protocol import THUMOS_TIOU
 from logo_tal.data.video_scores import ExternalScores
-from logo_tal.errors import UserInputError
 from logo_tal.models.score_fusion import ScoreFusion
-from logo_tal.protocol import THUMOS_TIOU
 
 
 @dataclass(frozen=True)

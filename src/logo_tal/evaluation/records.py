@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from logo_tal.detections import Detections
+from logo_tal.core.detections import Detections
 
 Records = dict[str, list[dict[str, Any]]]
 

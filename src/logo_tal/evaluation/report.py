@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from logo_tal.protocol import map_key, threshold_key
+from logo_tal.core.protocol import map_key, threshold_key
 
 METRICS_FILE = "metrics.json"
 DETECTIONS_FILE = "detections.json"

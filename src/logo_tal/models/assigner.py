@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from logo_tal.core.pyramid import PyramidSpec
 from logo_tal.models.outputs import FlatOutput
-from logo_tal.pyramid import PyramidSpec
 
 # Length slack under which two GT count as equally short (AF/TD ``min_len + 1e-3``); this is what
 # makes identically-bounded instances (THUMOS CliffDiving + Diving) a multi-hot target.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from logo_tal.core.pyramid import PyramidSpec
 from logo_tal.models.outputs import DetectorOutput
-from logo_tal.pyramid import PyramidSpec
 
 
 class Detector(nn.Module):

@@ -23,8 +23,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from logo_tal.detections import Detections
-from logo_tal.grid import FeatureGrid
+from logo_tal.core.detections import Detections
+from logo_tal.core.grid import FeatureGrid
 from logo_tal.models.greedy_nms import DEFAULT_BLOCK, greedy_nms
 from logo_tal.models.outputs import DetectorOutput
 

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from logo_tal.detections import Detections
-from logo_tal.grid import FeatureGrid
+from logo_tal.core.detections import Detections
+from logo_tal.core.grid import FeatureGrid
 from logo_tal.models.outputs import DetectorOutput
 
 PackedOutput = dict[str, Any]

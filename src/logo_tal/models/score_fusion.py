@@ -12,7 +12,7 @@ from typing import Protocol
 
 import torch
 
-from logo_tal.detections import Detections
+from logo_tal.core.detections import Detections
 
 
 class ScoresByVideo(Protocol):

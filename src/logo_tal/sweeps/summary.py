@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from logo_tal.protocol import MAP_AVG, map_key, threshold_key
+from logo_tal.core.protocol import MAP_AVG, map_key, threshold_key
 from logo_tal.sweeps.paper_results import (
     DATASET_NAMES,
     Model,

@@ -194,7 +194,7 @@ def task_wrapper(
     Args:
         task: the function to wrap (``train``, ``evaluate`` or ``predict``).
         expected: says whether an exception is bad input (logged in one line, no traceback;
-            the entry points pass ``logo_tal.errors.expected_error``); others are logged with
+            the entry points pass ``logo_tal.core.errors.expected_error``); others are logged with
             their traceback.
 
     Returns:

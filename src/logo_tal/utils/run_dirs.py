@@ -1,5 +1,5 @@
 """Run and sweep directory names: what ``${safe_name:...}`` and ``${logo_tal.cwd:}`` compute
-(registered by :mod:`logo_tal.resolvers`)."""
+(registered by :mod:`logo_tal.app.resolvers`)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Read from Hydra's runtime config (``HydraConfig``), which every launcher sets in the job's own
 process (basic, joblib, submitit). Without a Hydra runtime (tests composing configs, library
 use) every function returns its single-run answer. Registered as OmegaConf resolvers by
-:mod:`logo_tal.resolvers`.
+:mod:`logo_tal.app.resolvers`.
 """
 
 from __future__ import annotations
