@@ -28,7 +28,13 @@ from helpers.lit_config import (
 )
 from logo_tal.sweeps import paper_results as paper
 from logo_tal.sweeps.callback import SweepSummaryCallback
-from logo_tal.sweeps.summary import _title, collect, expected_jobs, summarize, write_summary
+from logo_tal.sweeps.summary import (
+    collect,
+    expected_jobs,
+    summarize,
+    sweep_title,
+    write_summary,
+)
 from logo_tal.train import main as train_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -279,7 +285,8 @@ def test_summary_title_is_the_last_three_path_parts(tmp_path):
     sweep = _sweep(tmp_path)
     md = write_summary(sweep)["md"].read_text()
     assert md.splitlines()[0] == "# Sweep summary: " + "/".join(sweep.resolve().parts[-3:])
-    assert _title(Path("/runs")) == "/runs" and _title(Path("/work/runs")) == "/work/runs"
+    assert sweep_title(Path("/runs")) == "/runs"
+    assert sweep_title(Path("/work/runs")) == "/work/runs"
 
 
 def test_summary_without_paper_column_on_synthetic(tmp_path):

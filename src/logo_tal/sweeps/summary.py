@@ -372,7 +372,7 @@ def _seeds(row: Row) -> str:
     return ",".join(dict.fromkeys(seeds)) or "–"
 
 
-def _title(root: Path) -> str:
+def sweep_title(root: Path) -> str:
     """``.../ablate_encoder/multiruns/2025-01-01_12-00-00`` -> the last three parts; a
     shallower path whole (``/work/runs``, not ``//work/runs``)."""
     return Path(*root.resolve().parts[-3:]).as_posix()
@@ -384,7 +384,7 @@ def to_markdown(summary: Summary) -> str:
     missing = [j for j in jobs if j.problem is not None]
     datasets = sorted({DATASET_NAMES.get(r.dataset, r.dataset) for r in summary.rows if r.dataset})
     lines = [
-        f"# Sweep summary: {_title(summary.root)}",
+        f"# Sweep summary: {sweep_title(summary.root)}",
         "",
         f"`{summary.root}`: {len(jobs)} jobs, {len(jobs) - len(missing)} with metrics.json, "
         f"{len(missing)} missing. Dataset: {', '.join(datasets) or 'unknown'}.",
@@ -519,7 +519,7 @@ def plot(summary: Summary, path: str | Path) -> Path:
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels([r.label for r in rows], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("average mAP (%)")
-    ax.set_title(f"{_title(summary.root)}\naverage mAP per configuration", fontsize=9)
+    ax.set_title(f"{sweep_title(summary.root)}\naverage mAP per configuration", fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     if labelled:
         ax.legend(fontsize=8, loc="best")
