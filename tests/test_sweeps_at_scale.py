@@ -95,34 +95,6 @@ def test_launcher_configs_compose(launcher, target, tmp_path):
         assert node.n_jobs == 2
 
 
-@needs_submitit
-def test_slurm_config_renders_an_sbatch_script(tmp_path, monkeypatch):
-    """The keys of conf/hydra/launcher/slurm.yaml are ones submitit accepts (it rejects unknown
-    ones), and they become the sbatch options docs/clusters.md lists. As the launcher does it,
-    with a stand-in `srun` so that no cluster is needed."""
-    import submitit
-    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
-
-    (tmp_path / "srun").write_text("#!/bin/sh\n")
-    (tmp_path / "srun").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    overrides = ["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.job.name=train"]
-    cfg = compose_config("train", [*overrides, f"hydra.sweep.dir={tmp_path}"], hydra_node=True)
-    params = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
-    params.pop("_target_")
-    executor = submitit.AutoExecutor(
-        cluster="slurm",
-        folder=params.pop("submitit_folder"),
-        slurm_max_num_timeout=params.pop("max_num_timeout"),
-    )
-    base = set(OmegaConf.structured(BaseQueueConf).keys())
-    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
-    script = executor._executor._make_submission_file_text("python -m logo_tal.train", "x")
-    for option in ("--gpus-per-node=1", "--partition=gpu", "--time=240", "--mem=32GB"):
-        assert f"#SBATCH {option}\n" in script
-    assert "#SBATCH --signal=USR2@120" in script  # the requeue signal (docs/decisions.md D112)
-
-
 def test_a_requeued_job_resolves_the_same_run_dir(tmp_path, hydra_runtime):
     """What submitit does on a requeue: the pickled config of the job is loaded again, later.
 
