@@ -75,12 +75,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from logo_tal.core.protocol import THUMOS_TIOU
 from logo_tal.evaluation.ap import Predictions, evaluate_detections
 from logo_tal.evaluation.error_analysis import CATEGORIES, error_breakdown
 from logo_tal.evaluation.io import load_ground_truth, load_predictions
 from logo_tal.evaluation.plot import plot_timeline
 from logo_tal.evaluation.report import per_class_rows
-from logo_tal.core.protocol import THUMOS_TIOU
 
 run_dir = Path(RUN_DIR)
 fig_dir = Path(FIG_DIR) if FIG_DIR is not None else run_dir / "figures"
