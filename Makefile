@@ -18,8 +18,9 @@ install:
 	# torchvision (logo-tal-extract's backbones) is not installed here: a wheel built for another
 	# torch (the registry's CUDA wheel next to a CPU torch) breaks every import of lightning.
 	# Install the build that matches your torch yourself (docs/own_data.md).
-	# sweeps: the Hydra launcher/sweeper plugins (submitit, joblib, Optuna; docs/clusters.md).
-	$(BIN)/pip install -e ".[dev,video,sweeps]"
+	# sweeps: the Hydra launcher/sweeper plugins (submitit, joblib, Optuna; docs/clusters.md);
+	# tensorboard: logger=tensorboard.
+	$(BIN)/pip install -e ".[dev,video,sweeps,tensorboard]"
 
 # Tests run in parallel processes (pytest-xdist): one per core, at most 4 (each holds torch and
 # Lightning; the tests pin torch to one thread, so a second core is otherwise idle). worksteal

@@ -115,6 +115,25 @@ def test_wandb_offline_run_needs_no_account(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+def test_tensorboard_logger_writes_the_scalars(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(tiny_train_config(tmp_path, *SHORT, "logger=tensorboard", "test=false"))
+    (events,) = (tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*")
+    scalars = EventAccumulator(str(events)).Reload().Tags()["scalars"]
+    assert {"train/loss", "val/mAP_avg", "train/pad_fraction"} <= set(scalars)
+
+
+@pytest.mark.slow
+def test_many_loggers_write_csv_and_an_offline_wandb_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    train(tiny_train_config(tmp_path, *SHORT, "logger=many", "test=false"))
+    assert [r for r in _csv_rows(tmp_path / "run") if r.get("train/loss")]
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+
+
+@pytest.mark.slow
 def test_multirun_sweep_writes_metrics_per_job(tmp_path):
     """`sweep=ablate_levels` through the real CLI: one directory and metrics.json per job."""
     env = {**os.environ, "LOGO_TAL_ROOT": str(tmp_path), "WANDB_MODE": "offline"}
@@ -122,7 +141,9 @@ def test_multirun_sweep_writes_metrics_per_job(tmp_path):
     overrides = [
         o
         for o in TINY
-        if o.split("=")[0].startswith(("experiment", "data.synthetic", "data.input", "data.num"))
+        if o.split("=")[0].startswith(
+            ("experiment", "data.prepare", "data.features.input", "data.annotations.num")
+        )
         or o.split("=")[0] in ("model.embed_dim", "model.head_dim", "model.mlp_hidden")
     ]
     cmd = [
