@@ -1,13 +1,12 @@
-"""The notebooks: valid nbformat-4 files matching their builder, executed on tiny data.
-
-There is no Jupyter in the environment, so a notebook is executed the way a kernel would run
-it: its code cells in order in one namespace, after replacing the ``parameters`` cell.
+"""The notebooks: valid nbformat-4 files matching their builder, executed on tiny data in a
+real Jupyter kernel (nbclient + ipykernel, the dev extra), as a user's Jupyter runs them.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import pickle
 import statistics
 from pathlib import Path
 
@@ -35,22 +34,43 @@ def _builder():
     return module
 
 
-def run_notebook(name: str, parameters: str) -> dict:
-    """Execute the code cells of ``name`` with the parameters cell replaced; return globals."""
-    nb = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))
-    namespace: dict = {"__name__": "__notebook__"}
-    replaced = False
-    for cell in nb["cells"]:
-        if cell["cell_type"] != "code":
-            continue
-        source = "".join(cell["source"])
-        if "parameters" in cell["metadata"].get("tags", []):
-            # Keep the notebook's defaults, then override them, as papermill does.
-            source = source + "\n" + parameters
-            replaced = True
-        exec(compile(source, f"<{name}>", "exec"), namespace)
-    assert replaced, f"{name} has no cell tagged 'parameters'"
-    return namespace
+# Run last in the kernel: every picklable global of the notebook, written for the test to read.
+_PROBE = """
+import pickle as _pickle, types as _types
+_skip = (_types.ModuleType, _types.FunctionType, type)
+_globals = {}
+for _name, _value in list(globals().items()):
+    if _name.startswith("_") or _name in ("In", "Out", "exit", "quit"):
+        continue
+    if isinstance(_value, _skip):
+        continue
+    try:
+        _globals[_name] = _pickle.loads(_pickle.dumps(_value))
+    except Exception:
+        pass
+with open(PROBE_PATH, "wb") as _file:
+    _pickle.dump(_globals, _file)
+"""
+
+
+def run_notebook(name: str, parameters: str, workdir: Path) -> dict:
+    """Execute ``name`` in a Jupyter kernel, with ``parameters`` appended to its cell tagged
+    ``parameters`` (as papermill does), from ``workdir``; return the notebook's globals."""
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{name} must have exactly one cell tagged 'parameters'"
+    tagged[0].source += "\n" + parameters
+    probe = workdir / f"{name}.globals.pkl"
+    nb.cells.append(nbformat.v4.new_code_cell(f"PROBE_PATH = {str(probe)!r}\n{_PROBE}"))
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(workdir)}}
+    )
+    client.execute()
+    with probe.open("rb") as file:
+        return pickle.load(file)
 
 
 @pytest.mark.parametrize(
@@ -123,6 +143,7 @@ def test_detections_vs_ground_truth_notebook(tmp_path):
         "01_detections_vs_ground_truth.ipynb",
         f"RUN_DIR = {str(run)!r}\nGT_JSON = {str(gt_json)!r}\nSUBSET = {TEST_SUBSET!r}\n"
         f"TOP_PER_GT = None\nNUM_VIDEOS = 2\nTOP_K = 5\nFIG_DIR = {str(tmp_path / 'figs')!r}",
+        tmp_path,
     )
     # Every ground truth has an exact, top-scored copy: perfect AP, equal to metrics.json.
     assert ns["report"].average_mAP == pytest.approx(1.0)
@@ -151,6 +172,7 @@ def test_detections_notebook_top_per_gt_limits_the_analysis(tmp_path):
         "01_detections_vs_ground_truth.ipynb",
         f"RUN_DIR = {str(run)!r}\nGT_JSON = {str(gt_json)!r}\nSUBSET = {TEST_SUBSET!r}\n"
         "TOP_PER_GT = 1\nNUM_VIDEOS = 1",
+        tmp_path,
     )
     # The best #GT detections are exactly the score-0.9 copies.
     assert len(ns["top"]) == len(ns["gt"])
@@ -209,7 +231,9 @@ def _fake_multirun(root: Path, dataset: str = "synthetic") -> None:
 
 def test_ablation_tables_notebook(tmp_path):
     _fake_multirun(tmp_path / "logs")
-    ns = run_notebook("02_ablation_tables.ipynb", f"MULTIRUN_DIR = {str(tmp_path / 'logs')!r}")
+    ns = run_notebook(
+        "02_ablation_tables.ipynb", f"MULTIRUN_DIR = {str(tmp_path / 'logs')!r}", tmp_path
+    )
     tables = ns["tables"]
     # Table 3's logo_af row is Table 4's row 1 as well, so both tables show both sweeps' runs.
     assert [e["configuration"] for e in tables[3]] == [
@@ -253,6 +277,7 @@ def test_ablation_tables_notebook_shows_the_gap_for_thumos(tmp_path):
     ns = run_notebook(
         "02_ablation_tables.ipynb",
         f"MULTIRUN_DIR = {str(tmp_path / 'logs' / 'ablate_head')!r}",
+        tmp_path,
     )
     tables = ns["tables"]
     assert [e["configuration"] for e in tables[4]] == [
@@ -267,5 +292,6 @@ def test_ablation_tables_notebook_shows_the_gap_for_thumos(tmp_path):
     ns = run_notebook(
         "02_ablation_tables.ipynb",
         f"MULTIRUN_DIR = {str(tmp_path / 'logs' / 'ablate_head')!r}\nDATASET = 'synthetic'",
+        tmp_path,
     )
     assert ns["tables"][4][2]["gap_avg"] is None
