@@ -85,20 +85,35 @@ def test_eval_targets_match_annotations(tiny_npy):
     assert sample.feats.shape[1] == grid.expected_length(frames)
 
 
-def test_training_crops_are_deterministic(tiny_npy):
-    def crops(seed):
-        dm = _dm(tiny_npy, seed=seed)
-        dm.setup("fit")
-        loader = dm.train_dataloader()
-        return [
-            (tuple(b.video_ids), tuple(b.masks.sum(1).tolist())) for _ in range(2) for b in loader
-        ]
+def _epochs(dm, epochs):
+    """The (videos, cropped lengths) of each batch of ``epochs``, as Lightning iterates: it
+    calls the sampler's set_epoch before every epoch."""
+    loader = dm.train_dataloader()
+    seen = []
+    for epoch in epochs:
+        loader.sampler.set_epoch(epoch)
+        seen += [(tuple(b.video_ids), tuple(b.masks.sum(1).tolist())) for b in loader]
+    return seen
 
-    first = crops(0)
-    assert first == crops(0)
-    assert first != crops(1)
-    epochs = len(first) // 2
-    assert first[:epochs] != first[epochs:]  # a new epoch draws new crops / order
+
+def test_training_crops_are_deterministic(tiny_npy):
+    first = _epochs(_dm(tiny_npy, seed=0), [0, 1])
+    assert first == _epochs(_dm(tiny_npy, seed=0), [0, 1])
+    assert first != _epochs(_dm(tiny_npy, seed=1), [0, 1])
+    half = len(first) // 2
+    assert first[:half] != first[half:]  # a new epoch draws new crops / order
+
+
+@pytest.mark.parametrize("bucket", [False, True])
+def test_batches_and_crops_do_not_depend_on_workers_or_where_a_run_starts(tiny_npy, bucket):
+    """Order and crops of epoch e are functions of (seed, e): two persistent workers give the
+    main process's batches, and a loader that starts at epoch 2 (a resumed run) gives epoch 2's
+    batches of an uninterrupted one (docs/decisions.md D101)."""
+    inline = _epochs(_dm(tiny_npy, bucket_by_length=bucket), [0, 1, 2])
+    workers = _epochs(_dm(tiny_npy, bucket_by_length=bucket, num_workers=2), [0, 1, 2])
+    assert workers == inline
+    resumed = _epochs(_dm(tiny_npy, bucket_by_length=bucket, num_workers=2), [2])
+    assert resumed == inline[-len(resumed) :]
 
 
 def test_h5_store_with_a_worker(tiny_h5, tiny_npy):

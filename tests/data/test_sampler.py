@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
-from logo_tal.data.sampler import LengthGroupedSampler
+from logo_tal.data.sampler import LengthGroupedSampler, ShuffledOrder
 
 LENGTHS = np.random.default_rng(3).integers(20, 2304, size=203).tolist()
 
@@ -45,11 +45,34 @@ def test_order_depends_on_seed_and_epoch_only():
     assert LengthGroupedSampler(LENGTHS, 4, seed=8).batches() != first
 
 
+class _Keys:
+    """A dataset that returns the key it is indexed with: what the sampler hands out."""
+
+    def __getitem__(self, key):
+        return key
+
+
 def test_a_dataloader_cuts_out_exactly_the_samplers_batches():
     sampler = LengthGroupedSampler(LENGTHS, batch_size=4, seed=1)
-    loader = DataLoader(list(range(len(LENGTHS))), batch_size=4, sampler=sampler)
-    assert [b.tolist() for b in loader] == sampler.batches()
+    sampler.set_epoch(3)
+    loader = DataLoader(_Keys(), batch_size=4, sampler=sampler, collate_fn=list)
+    batches = list(loader)
+    assert [[i for _, i in b] for b in batches] == sampler.batches()
+    assert {e for b in batches for e, _ in b} == {3}  # (epoch, index) keys: the dataset crops
     assert len(loader) == len(sampler.batches())
+
+
+def test_the_shuffled_order_is_a_function_of_seed_and_epoch_and_splits_over_ranks():
+    a, b = ShuffledOrder(50, seed=3), ShuffledOrder(50, seed=3)
+    a.set_epoch(2)
+    b.set_epoch(2)
+    assert list(a) == list(b) and {e for e, _ in a} == {2}
+    assert sorted(i for _, i in a) == list(range(50))
+    b.set_epoch(1)
+    assert list(a) != list(b)
+    ranks = [ShuffledOrder(50, seed=3, num_replicas=2, rank=r) for r in (0, 1)]
+    shares = [{i for _, i in r} for r in ranks]
+    assert shares[0] | shares[1] == set(range(50)) and not shares[0] & shares[1]
 
 
 @pytest.mark.parametrize("drop_last", [False, True])

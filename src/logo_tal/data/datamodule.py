@@ -21,7 +21,7 @@ from logo_tal.data.collate import TRAIN_PADDINGS, Collate
 from logo_tal.data.dataset import TALDataset
 from logo_tal.data.extraction_record import check_features_record
 from logo_tal.data.feature_store import open_feature_store
-from logo_tal.data.sampler import LengthGroupedSampler
+from logo_tal.data.sampler import LengthGroupedSampler, ShuffledOrder
 from logo_tal.data.sources import AnnotationSource, FeatureSource, TrainingCrop
 
 log = logging.getLogger(__name__)
@@ -125,14 +125,12 @@ class TALDataModule(L.LightningDataModule):
         self.train_pad_multiple = train_pad_multiple
         self.eval_real_classes = bool(eval_real_classes)
         self.prepare = prepare
-        self._sampler: LengthGroupedSampler | None = None
+        self._sampler: ShuffledOrder | LengthGroupedSampler | None = None
         self._sampler_state: dict | None = None  # from a checkpoint
         self._db: AnnotationDatabase | None = None
         self._eval_db: AnnotationDatabase | None = None
         self._store = None
         self.datasets: dict[str, TALDataset] = {}
-        self._generators: dict[str, torch.Generator] = {}
-        self._crop_state: dict | None = None  # from a checkpoint, for the train dataset
 
     # ----------------------------------------------------------------- preparation
     def prepare_data(self) -> None:
@@ -236,7 +234,7 @@ class TALDataModule(L.LightningDataModule):
         ]
 
     def _dataset(self, split: str) -> TALDataset:
-        dataset = TALDataset(
+        return TALDataset(
             self._records(split),
             self.store,
             self.features.feat_stride,
@@ -251,9 +249,6 @@ class TALDataModule(L.LightningDataModule):
             skip_missing=self.features.skip_missing,
             split=split,
         )
-        if split == "train" and self._crop_state is not None:
-            dataset.set_rng_state(self._crop_state)
-        return dataset
 
     def setup(self, stage: str | None = None) -> None:
         """Build the stage's datasets."""
@@ -315,34 +310,28 @@ class TALDataModule(L.LightningDataModule):
     # ----------------------------------------------------------------- loaders
     def _loader(self, split: str) -> DataLoader:
         training = split == "train"
-        # One generator per split for the module's lifetime: every epoch (and every rebuilt
-        # loader) continues its stream, so shuffles and worker seeds differ per epoch but are
-        # reproducible from the seed.
-        if split not in self._generators:
-            self._generators[split] = torch.Generator().manual_seed(self.seed)
-        generator = self._generators[split]
         if self.pyramid is None:
             raise UserInputError(
                 "TALDataModule needs the detector's pyramid to pad batches: pass "
                 "pyramid=detector.spec"
             )
-        sampler = self.train_sampler() if training and self.bucket_by_length else None
+        sampler = self.train_sampler() if training else None
         workers = self.num_workers
         trainer = self.trainer
         on_cuda = trainer is not None and trainer.strategy.root_device.type == "cuda"
         return DataLoader(
             self.dataset(split),
             batch_size=self.batch_size if training else self.eval_batch_size,
-            shuffle=training and sampler is None,
             sampler=sampler,
-            # The sampler drops what drop_last drops itself (its batches must stay whole).
-            drop_last=self.drop_last and training and sampler is None,
+            # The length-grouping sampler drops what drop_last drops itself (its batches must
+            # stay whole); evaluation loaders never drop.
+            drop_last=self.drop_last and isinstance(sampler, ShuffledOrder),
             num_workers=workers,
             collate_fn=self._collate(training),
             pin_memory=on_cuda,
             persistent_workers=workers > 0,
             worker_init_fn=seed_worker if workers > 0 else None,
-            generator=generator,
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def _collate(self, training: bool) -> Collate:
@@ -356,14 +345,18 @@ class TALDataModule(L.LightningDataModule):
             divisor = self.train_pad_multiple
         return Collate(divisor, self.max_seq_len, training, self.train_padding)
 
-    def train_sampler(self) -> LengthGroupedSampler:
-        """The length-grouping sampler of ``bucket_by_length`` (one per datamodule; under DDP
-        it takes the attached trainer's world size and rank)."""
+    def train_sampler(self) -> ShuffledOrder | LengthGroupedSampler:
+        """The training order (one per datamodule; under DDP it takes the attached trainer's
+        world size and rank): shuffled, or grouped by length with ``bucket_by_length``."""
         if self._sampler is None:
             trainer = self.trainer
             world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+            dataset = self.dataset("train")
+            if not self.bucket_by_length:
+                self._sampler = ShuffledOrder(len(dataset), self.seed, world, rank)
+                return self._set_start_epoch(self._sampler)
             self._sampler = LengthGroupedSampler(
-                self.dataset("train").training_lengths(),
+                dataset.training_lengths(),
                 self.batch_size,
                 seed=self.seed,
                 drop_last=self.drop_last,
@@ -372,7 +365,20 @@ class TALDataModule(L.LightningDataModule):
             )
             if self._sampler_state is not None:
                 self._sampler.load_state_dict(self._sampler_state)
+            self._set_start_epoch(self._sampler)
         return self._sampler
+
+    def _set_start_epoch(self, sampler):
+        """Set the epoch Lightning is about to train before the loader is first iterated.
+
+        Lightning builds and starts the training iterator while it sets up the optimisers
+        (``estimated_stepping_batches``), before a resumed run's loops are restored, and calls
+        ``set_epoch`` only later; with DataLoader workers that iterator has taken its first
+        indices by then. So the epoch comes from the datamodule's own checkpoint state, which
+        is restored first: the value Lightning will pass to ``set_epoch``.
+        """
+        sampler.set_epoch(int((self._sampler_state or {}).get("epoch", 0)))
+        return sampler
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")
@@ -385,30 +391,25 @@ class TALDataModule(L.LightningDataModule):
 
     # ----------------------------------------------------------------- resuming
     def state_dict(self) -> dict[str, Any]:
-        """The data order, saved in every checkpoint: each split's loader generator (shuffling,
-        worker seeds), the main process's crop generator (docs/decisions.md D101) and, with
-        ``bucket_by_length``, the sampler's epoch."""
-        state: dict[str, Any] = {
-            "generators": {split: g.get_state() for split, g in self._generators.items()}
-        }
-        train = self.datasets.get("train")
-        crops = train.rng_state() if train is not None else self._crop_state
-        if crops is not None:
-            state["crops"] = crops
-        sampler = self._sampler.state_dict() if self._sampler is not None else self._sampler_state
-        if sampler is not None:
-            state["sampler"] = sampler
-        return state
+        """What the data order needs on resume: the epoch a resumed run trains (the one
+        Lightning will pass to ``set_epoch``: ``fit_loop.epoch_progress.current.processed``),
+        and with ``bucket_by_length`` the sampler's settings (a resumed run with other
+        settings is warned about). Order and crops are functions of (seed, epoch)
+        (docs/decisions.md D101)."""
+        if self._sampler is None:
+            return {"sampler": self._sampler_state} if self._sampler_state is not None else {}
+        state = {"epoch": int(self._sampler.epoch)}
+        if isinstance(self._sampler, LengthGroupedSampler):
+            state = self._sampler.state_dict()
+        if self.trainer is not None:
+            state["epoch"] = int(self.trainer.fit_loop.epoch_progress.current.processed)
+        return {"sampler": state}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Continue the data order of :meth:`state_dict` (Lightning calls this on resume)."""
-        for split, value in state_dict.get("generators", {}).items():
-            generator = torch.Generator()
-            generator.set_state(value)
-            self._generators[split] = generator
-        self._crop_state = state_dict.get("crops")
         self._sampler_state = state_dict.get("sampler")
-        if self._sampler_state is not None and self._sampler is not None:
+        if self._sampler_state is None or self._sampler is None:
+            return
+        if isinstance(self._sampler, LengthGroupedSampler):
             self._sampler.load_state_dict(self._sampler_state)
-        if self._crop_state is not None and "train" in self.datasets:
-            self.datasets["train"].set_rng_state(self._crop_state)
+        self._set_start_epoch(self._sampler)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
 from logo_tal.core.grid import FeatureGrid
 from logo_tal.data.annotations import VideoRecord
@@ -52,11 +51,10 @@ class TALDataset(Dataset):
     Training items are randomly cropped (:func:`random_truncate`); evaluation items are whole
     videos, however long (the collate pads them to the detector's divisor).
 
-    Randomness: each process (main or DataLoader worker) draws from its own
-    ``np.random.Generator``, seeded from ``seed`` in the main process and from the worker's
-    torch seed in a worker. A DataLoader with a seeded ``generator`` gives every epoch new,
-    reproducible worker seeds (the datamodule does this), so crops are deterministic given the
-    seed and the number of workers.
+    Randomness: the crop of video ``index`` in epoch ``epoch`` draws from a generator seeded
+    with ``(seed, epoch, index)`` (:meth:`crop_rng`); the training samplers hand out
+    ``(epoch, index)`` keys. Crops are therefore the same with any number of DataLoader
+    workers, persistent or not, and after a resume.
 
     Args:
         records: the split's videos (order defines ``video_index``).
@@ -118,8 +116,6 @@ class TALDataset(Dataset):
         self.resize_to = resize_to
         self.seed = seed
         self.split = split
-        self._rng_key = None
-        self._rng_gen: np.random.Generator | None = None
         self._warned: set[str] = set()
 
     def __len__(self) -> int:
@@ -129,26 +125,11 @@ class TALDataset(Dataset):
     def video_ids(self) -> list[str]:
         return [r.video_id for r in self.records]
 
-    def _rng(self) -> np.random.Generator:
-        info = get_worker_info()
-        key = (os.getpid(), None if info is None else info.seed)
-        if self._rng_gen is None or key != self._rng_key:
-            seed = self.seed if info is None else info.seed
-            self._rng_gen = np.random.default_rng(seed)
-            self._rng_key = key
-        return self._rng_gen
-
-    def rng_state(self) -> dict | None:
-        """State of the main process's crop generator (None before its first draw)."""
-        if self._rng_gen is None or self._rng_key != (os.getpid(), None):
-            return None
-        return self._rng_gen.bit_generator.state
-
-    def set_rng_state(self, state: dict) -> None:
-        """Continue the main process's crops from :meth:`rng_state` (resume)."""
-        generator = np.random.default_rng(self.seed)
-        generator.bit_generator.state = state
-        self._rng_gen, self._rng_key = generator, (os.getpid(), None)
+    def crop_rng(self, epoch: int, index: int) -> np.random.Generator:
+        """The generator of one video's crop in one epoch: a function of ``(seed, epoch,
+        index)`` alone, so crops do not depend on which process draws them, in which order,
+        or whether the run was resumed (docs/decisions.md D101)."""
+        return np.random.default_rng([self.seed, epoch, index])
 
     def training_lengths(self) -> list[int]:
         """Each video's length as training sees it before the random crop: ``resize_to``, or
@@ -169,7 +150,10 @@ class TALDataset(Dataset):
         stride = ((length - 1) * grid.feat_stride + grid.num_frames) / self.resize_to
         return FeatureGrid(rec.fps, stride, stride)
 
-    def __getitem__(self, index: int) -> Sample:
+    def __getitem__(self, key: int | tuple[int, int]) -> Sample:
+        """One video by ``index`` or by ``(epoch, index)``, the keys the training samplers
+        give (:mod:`logo_tal.data.sampler`); a bare index crops as epoch 0."""
+        epoch, index = key if isinstance(key, tuple) else (0, key)
         rec = self.records[index]
         feats = self.store.load(rec.video_id)
         grid = FeatureGrid(rec.fps, self.feat_stride, self.num_frames)
@@ -196,7 +180,7 @@ class TALDataset(Dataset):
                 segs,
                 labels,
                 self.max_seq_len,
-                self._rng(),
+                self.crop_rng(epoch, index),
                 trunc_thresh=self.trunc_thresh,
                 crop_ratio=self.crop_ratio,
                 offset=grid.offset if self.widen_crop else 0.0,

@@ -1,4 +1,16 @@
-"""``data.bucket_by_length``: a training order that batches videos of similar length together.
+"""The training order: which video when, as ``(epoch, index)`` keys.
+
+Both samplers make the order of epoch ``e`` a function of ``(seed, e)`` and hand the dataset
+``(epoch, index)`` keys, from which it seeds the video's crop: the epoch's batches and crops do
+not depend on the DataLoader's workers or on where a run was resumed (docs/decisions.md D101).
+Both are :class:`~torch.utils.data.DistributedSampler` subclasses, so that Lightning neither
+replaces them nor forgets to call ``set_epoch``, under DDP or not.
+
+:class:`ShuffledOrder` is the default: a random permutation per epoch, split over DDP ranks as
+``DistributedSampler`` does.
+
+:class:`LengthGroupedSampler` is ``data.bucket_by_length``: a training order that batches
+videos of similar length together.
 
 With ``data.train_padding=batch`` a batch costs its longest video times its size; batching a
 90-step video with a 2,000-step one wastes most of the compute. This sampler shuffles the
@@ -6,9 +18,8 @@ training videos, sorts each pool of ``pool_batches`` batches by length, cuts the
 batches and shuffles the batches, so every batch holds neighbours in length while the epoch's
 order stays random (docs/decisions.md D122).
 
-It is a :class:`~torch.utils.data.DistributedSampler` so that Lightning neither replaces it nor
-forgets to call :meth:`set_epoch`: under DDP every rank computes the same epoch order from
-``(seed, epoch)`` and takes every ``num_replicas``-th batch. The DataLoader's own batching (batch
+Under DDP every rank computes the same epoch order from ``(seed, epoch)`` and takes every
+``num_replicas``-th batch. The DataLoader's own batching (batch
 size ``batch_size``, no ``drop_last``) then cuts exactly these batches back out of the index
 stream, since a short batch, if any, comes last on its rank.
 """
@@ -29,6 +40,26 @@ log = logging.getLogger(__name__)
 # 5.9x with 64 and 6.1x with the whole epoch sorted (docs/decisions.md D122): 64 keeps nearly
 # all of the gain while each pool still mixes ~1,000 videos anew every epoch.
 POOL_BATCHES = 64
+
+
+class ShuffledOrder(DistributedSampler):
+    """A new random order every epoch, from ``(seed, epoch)``, as ``(epoch, index)`` keys.
+
+    Args:
+        num_videos: the training set's size.
+        seed: the run's seed.
+        num_replicas, rank: DDP world size and this process's rank.
+    """
+
+    def __init__(self, num_videos: int, seed: int = 0, num_replicas: int = 1, rank: int = 0):
+        super().__init__(
+            range(num_videos), num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed
+        )
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.epoch
+        for index in super().__iter__():
+            yield epoch, index
 
 
 class LengthGroupedSampler(DistributedSampler):
@@ -95,9 +126,11 @@ class LengthGroupedSampler(DistributedSampler):
         cut += [cut[i % len(cut)] for i in range(missing)] if cut else []
         return cut[self.rank :: world]
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.epoch
         for batch in self.batches():
-            yield from batch
+            for index in batch:
+                yield epoch, index
 
     def __len__(self) -> int:
         # Counted from the order itself (milliseconds for 10,000 videos): the short batch and
