@@ -168,11 +168,12 @@ def test_multirun_sweep_writes_metrics_per_job(tmp_path):
         assert (job / "metrics.json").is_file()
 
 
-def _matched_detections(a: dict, b: dict) -> float:
-    """Largest difference between two detection files, each detection of ``a`` matched to the
-    nearest unused one of ``b`` with the same video and label (near-ties may swap places)."""
+def _matched_detections(a: dict, b: dict) -> tuple[float, float]:
+    """Largest (segment end, score) differences between two detection files, each detection of
+    ``a`` matched to the nearest unused one of ``b`` with the same video and label (near-ties
+    may swap places)."""
     assert a.keys() == b.keys()
-    worst = 0.0
+    worst = np.zeros(2)
     for video, dets in a.items():
         other = b[video]
         assert len(dets) == len(other), video
@@ -184,8 +185,9 @@ def _matched_detections(a: dict, b: dict) -> float:
             gap[(labels != d["label"]) | used] = np.inf
             best = int(gap.argmin())
             used[best] = True
-            worst = max(worst, float(gap[best]))
-    return worst
+            diff = np.abs(rows[best] - np.array([*d["segment"], d["score"]]))
+            worst = np.maximum(worst, [diff[:2].max(), diff[2]])
+    return float(worst[0]), float(worst[1])
 
 
 @pytest.mark.slow
@@ -217,9 +219,14 @@ def test_batch_padding_trains_the_same_model_as_max_seq_len_padding(tmp_path):
     for key in m_fixed:
         if key.startswith("test/mAP"):
             assert abs(m_batch[key] - m_fixed[key]) <= 1e-6, key
-    # Scores agree to ~3e-7 and segment ends to a couple of the file's rounding units (1e-4 s): the
-    # same model up to the order of float sums at two padded lengths.
-    assert _matched_detections(d_batch, d_fixed) < 5e-4
+    # The same model up to the order of float sums at two padded lengths: scores agree to float32
+    # precision; a voted segment end can move by a few of the file's rounding units (1e-4 s)
+    # where a near-tie changes which candidates vote (measured: 2e-4 s, and 7e-4 s with the crop
+    # stream of docs/decisions.md D101).
+    segments, scores = _matched_detections(d_batch, d_fixed)
+    print(f"largest differences: segment end {segments:.2e} s, score {scores:.2e}")
+    assert scores < 1e-6
+    assert segments < 1e-3
     # What the padding cost, logged per epoch: the synthetic videos fill about 2/3 of the window.
     assert len(pad_batch) == len(pad_fixed) == 3
     assert all(0 <= b < f for b, f in zip(pad_batch, pad_fixed, strict=True))
