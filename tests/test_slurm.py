@@ -108,3 +108,169 @@ def _wait_for(path: Path, seconds: float) -> None:
     while not path.exists():
         assert time.monotonic() < deadline, f"{path} did not appear in {seconds} s"
         time.sleep(1)
+
+
+def _start_sweep(tmp_path: Path, sweep: Path, *overrides: str) -> subprocess.Popen:
+    """A multirun through `hydra/launcher=slurm`, in the background (it waits for its jobs)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "LOGO_TAL_ROOT": str(tmp_path)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "logo_tal.train",
+        "-m",
+        *CPU_JOB,
+        *_tiny(tmp_path, tmp_path / "data"),
+        f"hydra.sweep.dir={sweep}",
+        "hydra.sweep.subdir=job${hydra.job.num}",
+        "ckpt_path=auto",
+        *overrides,
+    ]
+    log = (tmp_path / "sweep.log").open("w")
+    return subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _task_id(sweep: Path, num: int, seconds: float = 120) -> str:
+    """The SLURM id of job ``num`` of the sweep (submitit's folder for it: ``ID_NUM`` in an
+    array, ``ID`` for a sweep of one job)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = (
+            [
+                p.name
+                for p in (sweep / ".submitit").iterdir()
+                if p.is_dir() and (p.name.endswith(f"_{num}") or (num == 0 and p.name.isdigit()))
+            ]
+            if (sweep / ".submitit").is_dir()
+            else []
+        )
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, "the sweep submitted no job"
+        time.sleep(1)
+
+
+def _scontrol(*args: str) -> str:
+    return subprocess.run(["scontrol", *args], capture_output=True, text=True, check=True).stdout
+
+
+def _release_held(job: str) -> bool:
+    """SLURM holds a requeued job for two minutes (Reason=BeginTime); start it now instead."""
+    state = subprocess.run(
+        ["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True
+    ).stdout.split()
+    if state[:2] == ["PENDING", "BeginTime"]:
+        _scontrol("update", f"jobid={job}", "StartTime=now")
+        return True
+    return False
+
+
+def _finish(proc: subprocess.Popen, tmp_path: Path, job: str, seconds: float) -> int:
+    """Wait for the sweep, releasing its job whenever a requeue holds it; the releases."""
+    deadline, releases = time.monotonic() + seconds, 0
+    while proc.poll() is None:
+        assert time.monotonic() < deadline, (tmp_path / "sweep.log").read_text()[-3000:]
+        releases += _release_held(job)
+        time.sleep(1)
+    assert proc.returncode == 0, (tmp_path / "sweep.log").read_text()[-3000:]
+    return releases
+
+
+def _results(run: Path) -> dict:
+    names = ("metrics.json", "detections.json")
+    return {name: json.loads((run / name).read_text()) for name in names}
+
+
+def _restarts(job: str) -> int:
+    return int(_scontrol("show", "job", job).split("Restarts=")[1].split()[0])
+
+
+def test_a_job_requeued_after_its_first_checkpoint_ends_as_an_uninterrupted_one(tmp_path):
+    """`scontrol requeue` once job 0 has written its first checkpoint: SLURM stops it (SIGTERM,
+    then SIGKILL) and runs the batch script again; submitit runs the same pickled job in the
+    same directory and `ckpt_path=auto` resumes. Job 1, the same run uninterrupted, is the
+    reference."""
+    sweep = tmp_path / "sweep"
+    proc = _start_sweep(
+        tmp_path, sweep, "trainer.max_epochs=40", "trainer.check_val_every_n_epoch=10", "+copy=0,1"
+    )
+    job = _task_id(sweep, 0)
+    _wait_for(sweep / "job0" / "checkpoints" / "last.ckpt", 240)
+    assert not (sweep / "job0" / "metrics.json").exists()
+    _scontrol("requeue", job)
+    assert _finish(proc, tmp_path, job, 420) >= 1
+    assert _restarts(job) == 1
+    assert _results(sweep / "job0") == _results(sweep / "job1")
+
+
+def test_the_time_limit_path_requeues_resumes_and_finishes(tmp_path):
+    """A 1-minute limit with the warning 5 s before it: SLURM sends SIGUSR2 to the job step
+    (at its first time-limit check within 35 s of the end), submitit's handler requeues the job,
+    the requeued job resumes from its last checkpoint and the run finishes. Lightning's own SLURM
+    requeue (SIGUSR1) is off under submitit: one handler acts (docs/decisions.md D112)."""
+    sweep = tmp_path / "sweep"
+    proc = _start_sweep(
+        tmp_path,
+        sweep,
+        "hydra.launcher.timeout_min=1",
+        "hydra.launcher.signal_delay_s=5",
+        "hydra.launcher.max_num_timeout=6",
+        "trainer.max_epochs=200",
+        "trainer.check_val_every_n_epoch=100",
+    )
+    job = _task_id(sweep, 0)
+    releases = _finish(proc, tmp_path, job, 480)
+    assert releases >= 1 and _restarts(job) >= 1
+    assert json.loads((sweep / "job0" / "metrics.json").read_text())["global_step"] > 0
+    logs = "".join(p.read_text() for p in (sweep / ".submitit" / job).glob("*_log.*"))
+    assert "Caught signal SIGUSR2" in logs and "Requeued" in logs
+    assert "SLURM auto-requeueing enabled" not in logs  # Lightning's handler is off
+    run_logs = "".join(p.read_text() for p in (sweep / "job0").glob("*.log"))
+    assert "ckpt_path=auto: resuming from" in run_logs
+
+
+def _ddp_overrides(tmp_path: Path, run_dir: Path) -> list[str]:
+    return [
+        *_tiny(tmp_path, tmp_path / "data"),
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.max_epochs=3",
+        "trainer.check_val_every_n_epoch=1",
+        "torch_threads=1",
+        f"hydra.run.dir={run_dir}",
+    ]
+
+
+def test_srun_two_tasks_train_as_lightnings_own_ddp_launch(tmp_path):
+    """`srun` starts the two ranks (Lightning's SLURM environment gives each its rank and the
+    rendezvous); the run ends with the metrics and detections of `trainer=ddp
+    trainer.devices=2` launched by Lightning on this machine (gloo on CPU both times)."""
+    local = tmp_path / "lightning"
+    done = _train(*_ddp_overrides(tmp_path, local), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    srun_dir = tmp_path / "srun"
+    command = " ".join(
+        [
+            sys.executable,
+            "-m",
+            "logo_tal.train",
+            *(f"'{o}'" for o in _ddp_overrides(tmp_path, srun_dir)),
+        ]
+    )
+    script = tmp_path / "ddp.sbatch"
+    script.write_text(
+        "#!/bin/bash\n#SBATCH --nodes=1\n#SBATCH --ntasks-per-node=2\n#SBATCH --cpus-per-task=1\n"
+        "#SBATCH --mem=4G\n"
+        f"#SBATCH --partition=local\n#SBATCH --output={tmp_path / 'ddp.out'}\n"
+        f"export PYTHONPATH={REPO_ROOT / 'src'}\nsrun {command}\n"
+    )
+    job = subprocess.run(
+        ["sbatch", "--parsable", str(script)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    deadline = time.monotonic() + 300
+    while subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout:
+        assert time.monotonic() < deadline, (tmp_path / "ddp.out").read_text()[-3000:]
+        time.sleep(1)
+    assert (srun_dir / "metrics.json").exists(), (tmp_path / "ddp.out").read_text()[-3000:]
+    assert json.loads((srun_dir / "metrics.json").read_text())["counts"]["videos"] == 4
+    assert _results(srun_dir) == _results(local)

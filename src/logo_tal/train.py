@@ -10,6 +10,7 @@ config. Outputs in the run directory (``paths.output_dir``): ``config.yaml`` and
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,8 +92,20 @@ def _build_trainer(cfg: DictConfig) -> pl.Trainer:
         cfg.trainer,
         callbacks=callbacks,
         logger=loggers or False,
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(), *_requeue_plugins()],
     )
+
+
+def _requeue_plugins() -> list:
+    """One requeue handler per job. Under submitit (``hydra/launcher=slurm``), submitit
+    requeues on SIGUSR2 and the job resumes from ``last.ckpt``; Lightning's own SLURM requeue
+    (SIGUSR1, ``hpc_ckpt_*.ckpt``) is turned off, so that a cluster that also sends SIGUSR1
+    cannot requeue the job twice (docs/decisions.md D112). Elsewhere Lightning decides."""
+    if os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+        return []
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    return [SLURMEnvironment(auto_requeue=False)]
 
 
 def _resume_from(cfg: DictConfig, module: TALLitModule) -> str | None:
