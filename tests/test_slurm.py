@@ -129,9 +129,9 @@ def _start_sweep(tmp_path: Path, sweep: Path, *overrides: str) -> subprocess.Pop
     return subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _task_id(sweep: Path, num: int, seconds: float = 120) -> str:
-    """The SLURM id of job ``num`` of the sweep (submitit's folder for it: ``ID_NUM`` in an
-    array, ``ID`` for a sweep of one job)."""
+def _task_id(sweep: Path, num: int | None, seconds: float = 120) -> str:
+    """The SLURM id of job ``num`` of the sweep's array (submitit's folder ``ID_NUM``), or of
+    its only job (``num=None``: folder ``ID``)."""
     deadline = time.monotonic() + seconds
     while True:
         found = (
@@ -188,10 +188,15 @@ def test_a_job_requeued_after_its_first_checkpoint_ends_as_an_uninterrupted_one(
     """`scontrol requeue` once job 0 has written its first checkpoint: SLURM stops it (SIGTERM,
     then SIGKILL) and runs the batch script again; submitit runs the same pickled job in the
     same directory and `ckpt_path=auto` resumes. Job 1, the same run uninterrupted, is the
-    reference."""
+    reference. Both load data with two DataLoader workers (docs/decisions.md D101)."""
     sweep = tmp_path / "sweep"
     proc = _start_sweep(
-        tmp_path, sweep, "trainer.max_epochs=40", "trainer.check_val_every_n_epoch=10", "+copy=0,1"
+        tmp_path,
+        sweep,
+        "trainer.max_epochs=40",
+        "trainer.check_val_every_n_epoch=10",
+        "data.num_workers=2",
+        "+copy=0,1",
     )
     job = _task_id(sweep, 0)
     _wait_for(sweep / "job0" / "checkpoints" / "last.ckpt", 240)
@@ -217,7 +222,7 @@ def test_the_time_limit_path_requeues_resumes_and_finishes(tmp_path):
         "trainer.max_epochs=200",
         "trainer.check_val_every_n_epoch=100",
     )
-    job = _task_id(sweep, 0)
+    job = _task_id(sweep, None)
     releases = _finish(proc, tmp_path, job, 480)
     assert releases >= 1 and _restarts(job) >= 1
     assert json.loads((sweep / "job0" / "metrics.json").read_text())["global_step"] > 0

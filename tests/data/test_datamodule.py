@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import torch
 from logo_tal.core.grid import FeatureGrid
 from logo_tal.core.pyramid import PyramidSpec
 from logo_tal.data.batch import Batch
-from logo_tal.data.datamodule import TALDataModule
+from logo_tal.data.datamodule import TALDataModule, init_worker
 from logo_tal.data.feature_store import MissingFeaturesError
 from logo_tal.data.sources import AnnotationSource, FeatureSource
 from logo_tal.evaluation.protocol import EvaluationProtocol
@@ -250,3 +251,21 @@ def test_bucket_by_length_groups_the_training_batches(tiny_npy):
     resumed.load_state_dict(state)
     resumed.setup("fit")
     assert resumed.train_sampler().batches() == sampler.batches()
+
+
+class _IgnoresSigterm(torch.utils.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        return signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+
+
+def test_workers_leave_sigterm_to_the_main_process():
+    """A requeued SLURM job gets SIGTERM in every process; workers that died of it would fail
+    the job instead of letting it be requeued (tests/test_slurm.py has the real requeue)."""
+    loader = torch.utils.data.DataLoader(
+        _IgnoresSigterm(), num_workers=1, worker_init_fn=init_worker, collate_fn=list
+    )
+    assert [flag for batch in loader for flag in batch] == [True, True]
+    assert signal.getsignal(signal.SIGTERM) != signal.SIG_IGN  # the main process is untouched

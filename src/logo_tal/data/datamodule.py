@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,13 +30,22 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 
 
-def seed_worker(worker_id: int) -> None:
-    """Seed numpy / random of a DataLoader worker from its torch seed (itself drawn from the
-    loader's seeded generator, so it changes every epoch and is reproducible)."""
+def init_worker(worker_id: int) -> None:
+    """Start a DataLoader worker: numpy and random seeded from its torch seed (crops do not use
+    them, D101; a user's transform might), and SIGTERM left to the main process.
+
+    SLURM stops a requeued or preempted job by sending SIGTERM to all of its processes; the
+    main process lets it pass (submitit and Lightning both do) and is killed at the end of the
+    grace period without writing a result, so the requeued job runs again. A worker killed by
+    the SIGTERM instead would make the main process fail at once and record the job as failed
+    (measured with ``scontrol requeue`` and two workers). An ignoring worker still exits with
+    its parent: the DataLoader's watchdog notices a dead parent.
+    """
     info = get_worker_info()
     seed = (info.seed if info is not None else torch.initial_seed()) % 2**32
     np.random.seed(seed)
     random.seed(seed)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class TALDataModule(L.LightningDataModule):
@@ -330,7 +340,7 @@ class TALDataModule(L.LightningDataModule):
             collate_fn=self._collate(training),
             pin_memory=on_cuda,
             persistent_workers=workers > 0,
-            worker_init_fn=seed_worker if workers > 0 else None,
+            worker_init_fn=init_worker if workers > 0 else None,
             generator=torch.Generator().manual_seed(self.seed),
         )
 
