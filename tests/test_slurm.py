@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,6 +20,31 @@ from omegaconf import OmegaConf
 from helpers.lit_config import REPO_ROOT, TINY, compose_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _one_slurm_test_at_a_time():
+    """The one-node cluster has this machine's cores, which the test workers share too: one
+    SLURM test at a time, so that a job starts when submitted and the time-limit test gets its
+    minute of running."""
+    from filelock import FileLock
+
+    with FileLock(Path(tempfile.gettempdir()) / "logo-tal-slurm-tests.lock"):
+        yield
+
+
+@pytest.fixture
+def sweeps():
+    """Background sweeps started by a test; stopped, with their jobs, however the test ends."""
+    started: list[tuple[subprocess.Popen, Path]] = []
+    yield started
+    for proc, sweep in started:
+        if proc.poll() is None:
+            proc.kill()
+        for folder in (sweep / ".submitit").glob("*"):
+            if folder.is_dir():
+                subprocess.run(["scancel", folder.name.split("_")[0]], capture_output=True)
+
 
 CPU_JOB = [
     "hydra/launcher=slurm",
@@ -110,7 +136,7 @@ def _wait_for(path: Path, seconds: float) -> None:
         time.sleep(1)
 
 
-def _start_sweep(tmp_path: Path, sweep: Path, *overrides: str) -> subprocess.Popen:
+def _start_sweep(sweeps: list, tmp_path: Path, sweep: Path, *overrides: str) -> subprocess.Popen:
     """A multirun through `hydra/launcher=slurm`, in the background (it waits for its jobs)."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "LOGO_TAL_ROOT": str(tmp_path)}
     cmd = [
@@ -126,23 +152,20 @@ def _start_sweep(tmp_path: Path, sweep: Path, *overrides: str) -> subprocess.Pop
         *overrides,
     ]
     log = (tmp_path / "sweep.log").open("w")
-    return subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    sweeps.append((proc, sweep))
+    return proc
 
 
-def _task_id(sweep: Path, num: int | None, seconds: float = 120) -> str:
+def _task_id(sweep: Path, num: int | None, seconds: float = 300) -> str:
     """The SLURM id of job ``num`` of the sweep's array (submitit's folder ``ID_NUM``), or of
     its only job (``num=None``: folder ``ID``)."""
     deadline = time.monotonic() + seconds
     while True:
-        found = (
-            [
-                p.name
-                for p in (sweep / ".submitit").iterdir()
-                if p.is_dir() and (p.name.endswith(f"_{num}") or (num == 0 and p.name.isdigit()))
-            ]
-            if (sweep / ".submitit").is_dir()
-            else []
-        )
+        folders = [p.name for p in (sweep / ".submitit").glob("*") if p.is_dir()]
+        # An array task's own id is not its folder's: requeueing the array's id would requeue
+        # every task.
+        found = [f for f in folders if f.endswith(f"_{num}") or (num is None and f.isdigit())]
         if found:
             return found[0]
         assert time.monotonic() < deadline, "the sweep submitted no job"
@@ -184,13 +207,14 @@ def _restarts(job: str) -> int:
     return int(_scontrol("show", "job", job).split("Restarts=")[1].split()[0])
 
 
-def test_a_job_requeued_after_its_first_checkpoint_ends_as_an_uninterrupted_one(tmp_path):
+def test_a_job_requeued_after_its_first_checkpoint_ends_as_an_uninterrupted_one(tmp_path, sweeps):
     """`scontrol requeue` once job 0 has written its first checkpoint: SLURM stops it (SIGTERM,
     then SIGKILL) and runs the batch script again; submitit runs the same pickled job in the
     same directory and `ckpt_path=auto` resumes. Job 1, the same run uninterrupted, is the
     reference. Both load data with two DataLoader workers (docs/decisions.md D101)."""
     sweep = tmp_path / "sweep"
     proc = _start_sweep(
+        sweeps,
         tmp_path,
         sweep,
         "trainer.max_epochs=40",
@@ -207,13 +231,14 @@ def test_a_job_requeued_after_its_first_checkpoint_ends_as_an_uninterrupted_one(
     assert _results(sweep / "job0") == _results(sweep / "job1")
 
 
-def test_the_time_limit_path_requeues_resumes_and_finishes(tmp_path):
+def test_the_time_limit_path_requeues_resumes_and_finishes(tmp_path, sweeps):
     """A 1-minute limit with the warning 5 s before it: SLURM sends SIGUSR2 to the job step
     (at its first time-limit check within 35 s of the end), submitit's handler requeues the job,
     the requeued job resumes from its last checkpoint and the run finishes. Lightning's own SLURM
     requeue (SIGUSR1) is off under submitit: one handler acts (docs/decisions.md D112)."""
     sweep = tmp_path / "sweep"
     proc = _start_sweep(
+        sweeps,
         tmp_path,
         sweep,
         "hydra.launcher.timeout_min=1",
