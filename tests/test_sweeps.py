@@ -281,12 +281,44 @@ def test_summary_files_with_the_paper_column_for_thumos(tmp_path):
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
 
 
-def test_summary_title_is_the_last_three_path_parts(tmp_path):
-    sweep = _sweep(tmp_path)
-    md = write_summary(sweep)["md"].read_text()
-    assert md.splitlines()[0] == "# Sweep summary: " + "/".join(sweep.resolve().parts[-3:])
-    assert sweep_title(Path("/runs")) == "/runs"
-    assert sweep_title(Path("/work/runs")) == "/work/runs"
+def test_summary_is_titled_with_the_sweeps_own_name_never_a_machine_path(tmp_path):
+    sweep = _sweep(tmp_path)  # its multirun.yaml has no task_name: the sweep= choice names it
+    paths = write_summary(sweep)
+    assert paths["md"].read_text().splitlines()[0] == (
+        "# Sweep summary: ablate_encoder (2025-01-01_00-00-00)"
+    )
+    assert str(tmp_path) not in paths["md"].read_text()
+    multirun = yaml.safe_load((sweep / "multirun.yaml").read_text())
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump({**multirun, "task_name": "paper"}))
+    assert sweep_title(sweep) == "paper (2025-01-01_00-00-00)"
+    # A log root pooling several sweeps: their names; a folder without any: its own name.
+    other = tmp_path / "b" / "multiruns" / "t"
+    other.mkdir(parents=True)
+    (other / "multirun.yaml").write_text(yaml.safe_dump({"task_name": "paper3"}))
+    assert sweep_title(tmp_path) == "paper, paper3"
+    assert sweep_title(tmp_path / "b" / "multiruns" / "t" / "nothing") == "nothing"
+
+
+def test_a_configuration_that_ran_is_never_shown_as_missing(tmp_path):
+    """The failed logo_clff seed-3 job ran again under other overrides (the same model): it is
+    neither in the table's missing count nor in the missing jobs, but named as run again."""
+    _sweep(tmp_path)
+    metrics = {"tiou_thresholds": THRESHOLDS, "mAP": [0.5] * 5, "average_mAP": 0.5}
+    again = ["ablation=logo_clff_old_name", "experiment=thumos", "seed=3"]
+    _job(tmp_path / "rerun", 0, again, "thumos", ("logo", "clff"), metrics)
+    summary = summarize(collect(tmp_path), tmp_path)
+    rows = {r.label.split(",")[0]: r for r in summary.rows}
+    assert not rows["ablation=logo_clff"].missing and len(rows["ablation=logo_clff"].done) == 2
+    assert len(rows["ablation=logo_clff_old_name"].done) == 1
+    assert [j.name for j in summary.superseded] == [
+        "multiruns/2025-01-01_00-00-00/5_ablation=logo_clff,experiment=thumos,"
+        "sweep=ablate_encoder,seed=3"
+    ]
+    md = write_summary(tmp_path)["md"].read_text()
+    assert "ran again with the same model, dataset and seed" in md
+    assert "## Missing jobs" in md and "5_ablation=logo_clff" not in md.split("## Missing jobs")[1]
+    # The maxer_af jobs that never started ran nowhere else: they stay missing.
+    assert rows["ablation=maxer_af"].missing
 
 
 def test_summary_without_paper_column_on_synthetic(tmp_path):

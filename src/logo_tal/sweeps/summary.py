@@ -99,6 +99,8 @@ class Summary:
     common: tuple[str, ...]
     thresholds: tuple[float, ...]
     pooled: tuple[str, ...]
+    # Failed or unstarted jobs run again elsewhere under the folder (same model, dataset, seed).
+    superseded: list[Job] = field(default_factory=list)
 
     @property
     def jobs(self) -> list[Job]:
@@ -304,15 +306,36 @@ def summarize(jobs: Sequence[Job], root: str | Path, pooled: Sequence[str] = POO
     for label, members in groups.items():
         known = [j for j in members if j.model is not None or j.dataset is not None]
         first = known[0] if known else Job("", (), dataset=only)
-        row = Row(",".join(label) or ALL_ALIKE, members, first.dataset, first.model)
+        rows.append(Row(",".join(label) or ALL_ALIKE, members, first.dataset, first.model))
+    superseded = _drop_superseded(rows)
+    rows = [row for row in rows if row.jobs]
+    for row in rows:
         done = [j.metrics for j in row.done]
         for t in (*thresholds, None):
             key = MAP_AVG if t is None else map_key(t)
             row.stats[key] = mean_std([_value(m, t) for m in done])
         row.paper = own_results(row.dataset, row.model)
         row.cited = [] if row.paper else cited_results(row.dataset, row.model)
-        rows.append(row)
-    return Summary(Path(root), rows, common, thresholds, pooled)
+    return Summary(Path(root), rows, common, thresholds, pooled, superseded)
+
+
+def _drop_superseded(rows: list[Row]) -> list[Job]:
+    """Take out of ``rows`` every failed or unstarted job that another job ran with the same
+    configuration and seed (a rerun, or the same model under other overrides, e.g. a removed
+    config file); return them. A configuration that ran is never shown as missing."""
+
+    def identity(row: Row) -> tuple:
+        return ("model", row.dataset, row.model) if row.model else ("label", row.label)
+
+    ran: dict[tuple, set] = {}
+    for row in rows:
+        ran.setdefault(identity(row), set()).update(j.seed for j in row.done)
+    superseded = []
+    for row in rows:
+        again = [j for j in row.missing if j.seed in ran.get(identity(row), set())]
+        row.jobs = [j for j in row.jobs if j not in again]
+        superseded += again
+    return superseded
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -372,10 +395,26 @@ def _seeds(row: Row) -> str:
     return ",".join(dict.fromkeys(seeds)) or "–"
 
 
+def _sweep_name(multirun: Path) -> str:
+    """A multirun's own name: its ``task_name``, else its ``sweep=`` choice, else its folder."""
+    cfg = _load_yaml(multirun)
+    name = select(cfg, "task_name")
+    if not name:
+        task = select(cfg, "hydra.overrides.task") or []
+        name = next((o.split("=", 1)[1] for o in task if _key(o) == "sweep"), None)
+    return str(name or multirun.parent.name)
+
+
 def sweep_title(root: Path) -> str:
-    """``.../ablate_encoder/multiruns/2025-01-01_12-00-00`` -> the last three parts; a
-    shallower path whole (``/work/runs``, not ``//work/runs``)."""
-    return Path(*root.resolve().parts[-3:]).as_posix()
+    """The summary's title, the sweeps' own names: the name of every multirun under ``root``,
+    with the start time when ``root`` is one multirun; a folder without one is titled with its
+    own name. Never the path of the machine it ran on."""
+    names = sorted({_sweep_name(m) for m in root.rglob(MULTIRUN_FILE)})
+    if not names:
+        return root.name or str(root)
+    title = ", ".join(names)
+    one = (root / MULTIRUN_FILE).exists() and root.name != title
+    return f"{title} ({root.name})" if one else title
 
 
 def to_markdown(summary: Summary) -> str:
@@ -386,8 +425,8 @@ def to_markdown(summary: Summary) -> str:
     lines = [
         f"# Sweep summary: {sweep_title(summary.root)}",
         "",
-        f"`{summary.root}`: {len(jobs)} jobs, {len(jobs) - len(missing)} with metrics.json, "
-        f"{len(missing)} missing. Dataset: {', '.join(datasets) or 'unknown'}.",
+        f"`{summary.root.name}/`: {len(jobs)} jobs, {len(jobs) - len(missing)} with "
+        f"metrics.json, {len(missing)} missing. Dataset: {', '.join(datasets) or 'unknown'}.",
         "",
         "mAP (%) per configuration: mean ± sample std over its jobs (pooled over "
         f"{', '.join(summary.pooled) or 'nothing'}); n = jobs with metrics.json.",
@@ -416,6 +455,13 @@ def to_markdown(summary: Summary) -> str:
             cells += list(paper_cells(row))
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", _paper_note(summary)]
+    if summary.superseded:
+        names = ", ".join(f"`{j.name}`" for j in summary.superseded)
+        lines += [
+            "",
+            f"{len(summary.superseded)} job(s) that failed or never started ran again with the "
+            f"same model, dataset and seed in this folder, so they are not missing: {names}.",
+        ]
     if missing:
         lines += ["", "## Missing jobs", "", "| job | configuration | status |", "|---|---|---|"]
         label = {id(j): r.label for r in summary.rows for j in r.jobs}
