@@ -263,6 +263,8 @@ def test_summary_files_with_the_paper_column_for_thumos(tmp_path):
     assert "51.50 ± 2.12" in logo and "2 (1 missing)" in logo
     assert "| 69.2 |" in logo and "Table 1 Ours" in logo and "Table 5 6 levels" in logo
     assert "beyond the paper" in maxer and "TemporalMaxer" in maxer and "1 (2 missing)" in maxer
+    # The cited number's own recipe is named beside it: not this project's run of the model.
+    assert "TemporalMaxer's own recipe with its SimOTA assigner" in maxer
     assert "| 66.00 |" in maxer.replace("**", "")  # one job: no std
     missing = md.split("## Missing jobs")[1]
     assert "failed: RuntimeError: boom" in missing and missing.count("not started") == 2
@@ -464,3 +466,10 @@ def test_failed_job_is_listed_missing_in_the_summary(tmp_path, monkeypatch):
         ("model.num_levels=9", "0", "1"),
     ]
     assert "ConfigError" in rows[1]["missing_jobs"]
+
+
+def test_every_cited_result_says_how_it_differs_from_this_projects_run():
+    for result in paper.CITED:
+        caveat = paper.cited_caveat(result)
+        assert "own recipe" in caveat or "settings" in caveat
+        assert "here:" in caveat  # and what this project runs instead

@@ -33,6 +33,7 @@ from logo_tal.sweeps.paper_results import (
     DATASET_NAMES,
     Model,
     PaperResult,
+    cited_caveat,
     cited_results,
     own_results,
 )
@@ -384,7 +385,7 @@ def paper_cells(row: Row) -> tuple[str, str]:
     detail = "**beyond the paper**"
     if row.cited:
         detail += "; cited for comparison: " + "; ".join(
-            f"{r.source}: avg {r.average:.1f}" for r in row.cited
+            f"{r.source}: avg {r.average:.1f} ({cited_caveat(r)})" for r in row.cited
         )
     return "–", detail
 
