@@ -22,6 +22,7 @@ from helpers.lit_config import (
 from logo_tal.app.build import build_datamodule, build_detector, build_module
 from logo_tal.app.config_checks import ConfigError, validate_config
 from logo_tal.engine.lit_module import TALLitModule
+from logo_tal.models.layers import AffineDropPath
 from logo_tal.prep.synthetic.layouts import write_synthetic_scores
 from logo_tal.utils.run_dirs import safe_name
 
@@ -189,9 +190,27 @@ def test_validate_config_messages(tmp_path):
         validate_config(cfg)
 
 
+def test_recipe_actionformer_is_actionformers_thumos_recipe_value_by_value():
+    cfg = compose_config("train", ["experiment=thumos", "ablation=sa_af", "recipe=actionformer"])
+    module, post = cfg.module, cfg.module.postprocess
+    assert (module.optimizer.lr, module.weight_decay) == (1e-4, 0.05)
+    assert (cfg.data.batch_size, module.warmup_epochs, cfg.trainer.max_epochs) == (2, 5, 35)
+    assert cfg.callbacks.ema.decay == 0.999 and module.input_noise == 0.0
+    assert cfg.data.crop.widen is True
+    encoder = cfg.model.detector.encoder
+    assert encoder.drop_path == encoder.stem_drop_path == 0.1
+    assert (post.pre_nms_topk, post.multiclass, post.sigma) == (2000, True, 0.5)
+    assert (post.voting_thresh, post.max_seg_num, post.min_score) == (0.7, 200, 0.001)
+    # The stem blocks get drop path and LayerScale under this recipe only.
+    for overrides, stem_scaled in (([], False), (["recipe=actionformer"], True)):
+        cfg = compose_config("train", ["experiment=thumos", "ablation=sa_af", *overrides])
+        stem = build_detector(cfg).encoder.stem
+        assert all(isinstance(b.drop_attn, AffineDropPath) == stem_scaled for b in stem)
+
+
 def test_every_number_in_experiments_is_commented():
     """Recipe values carry their source (issue requirement): a comment on every scalar line."""
-    for path in (CONF_DIR / "experiment").glob("*.yaml"):
+    for path in [*(CONF_DIR / "experiment").glob("*.yaml"), *(CONF_DIR / "recipe").glob("*.yaml")]:
         for line in path.read_text().splitlines():
             stripped = line.strip()
             if not stripped or stripped.startswith("#") or stripped.endswith(":"):

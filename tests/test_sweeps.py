@@ -263,6 +263,7 @@ def test_summary_files_with_the_paper_column_for_thumos(tmp_path):
     assert "51.50 ± 2.12" in logo and "2 (1 missing)" in logo
     assert "| 69.2 |" in logo and "Table 1 Ours" in logo and "Table 5 6 levels" in logo
     assert "beyond the paper" in maxer and "TemporalMaxer" in maxer and "1 (2 missing)" in maxer
+    assert "| 1,2,3 | tridet |" in conv  # the recipe each row trained with (D124)
     # The cited number's own recipe is named beside it: not this project's run of the model.
     assert "TemporalMaxer's own recipe with its SimOTA assigner" in maxer
     assert "| 66.00 |" in maxer.replace("**", "")  # one job: no std

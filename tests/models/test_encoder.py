@@ -49,6 +49,15 @@ def test_num_stem_and_drop_path_placement(num_stem):
     assert [f.shape[-1] for f in feats] == [32, 16, 8, 4]
 
 
+def test_stem_drop_path_gives_the_stem_blocks_stochastic_depth_and_layer_scale():
+    """ActionFormer's placement (recipe=actionformer): every block, the stem included."""
+    enc = PyramidEncoder(8, 16, 4, LOGO, drop_path=0.1, stem_drop_path=0.1)
+    for blk in [*enc.stem, *enc.branch]:
+        scales = [m for m in blk.modules() if isinstance(m, AffineDropPath)]
+        assert scales and all(m.drop_prob == 0.1 for m in scales)
+        assert all(torch.all(m.scale == 1e-4) for m in scales)  # LayerScale starts at 1e-4
+
+
 def test_biases_zero_at_construction():
     enc = PyramidEncoder(8, 16, 3, ConvBlock)
     for module in enc.modules():

@@ -19,9 +19,9 @@ class PyramidEncoder(nn.Module):
 
     Two projection layers ``MaskedConv1d k3 (bias off) -> LN -> ReLU`` (paper: "two 1D
     convolutional layers as feature projection layers"), an optional absolute position
-    embedding, ``num_stem`` stride-1 blocks (without stochastic depth, as TriDet's stem), then
-    ``num_levels - 1`` stride-2 blocks (with ``drop_path``). Level 0 is the stem output, level
-    l the output of stride-2 block l (docs/decisions.md D18).
+    embedding, ``num_stem`` stride-1 blocks (with ``stem_drop_path``: none by default, as
+    TriDet's stem), then ``num_levels - 1`` stride-2 blocks (with ``drop_path``). Level 0 is
+    the stem output, level l the output of stride-2 block l (docs/decisions.md D18).
 
     ``pool_first`` orders each level's downsampling (docs/decisions.md D94): True builds the
     level blocks with stride 2, so a LoGo block max-pools first and then runs at the coarser
@@ -41,6 +41,9 @@ class PyramidEncoder(nn.Module):
         max_seq_len: length of the position table; longer inputs get it linearly interpolated.
         pool_first: True = stride-2 blocks (pool, then block: TriDet), False = stride-1 blocks
             followed by the masked max-pool (block, then pool: the paper's eq. 1-3).
+        stem_drop_path: stochastic depth of the stem blocks (ActionFormer: ``drop_path`` on
+            every block, which in its transformer blocks also adds the per-block LayerScale of
+            ``AffineDropPath``; ``recipe=actionformer``, docs/decisions.md D124).
         stem_kwargs: extra keyword arguments of the stem blocks only, e.g.
             ``{"local_kernel": 1}`` for TriDet's kernel-1 stem (docs/decisions.md D97); None
             builds the stem blocks like the level blocks.
@@ -58,6 +61,7 @@ class PyramidEncoder(nn.Module):
         max_seq_len: int = 2304,
         pool_first: bool = True,
         stem_kwargs: Mapping[str, Any] | None = None,
+        stem_drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         if num_levels < 1:
@@ -85,7 +89,10 @@ class PyramidEncoder(nn.Module):
             self.pos_table = None
         stem_kwargs = dict(stem_kwargs or {})
         self.stem = nn.ModuleList(
-            [block(embed_dim, stride=1, drop_path=0.0, **stem_kwargs) for _ in range(num_stem)]
+            [
+                block(embed_dim, stride=1, drop_path=stem_drop_path, **stem_kwargs)
+                for _ in range(num_stem)
+            ]
         )
         # Same constructor calls in the same order either way: a block whose stride only
         # decides where it pools (LoGo, maxer) draws the same weights for both orders.

@@ -44,6 +44,7 @@ STATUS_FILE = "job_status.json"  # written by the callback when a job fails
 MULTIRUN_FILE = "multirun.yaml"  # written by Hydra's sweeper into the sweep dir
 SUMMARY_MD, SUMMARY_CSV, SUMMARY_PNG = "summary.md", "summary.csv", "summary.png"
 POOLED = ("seed",)
+DEFAULT_RECIPE = "tridet"  # recipe=null: TriDet's, the paper's (conf/module, conf/trainer)
 ALL_ALIKE = "(all jobs alike)"
 
 
@@ -60,6 +61,7 @@ class Job:
     dataset: str | None = None
     model: Model | None = None
     seed: str | None = None
+    recipe: str | None = None  # the training recipe (conf/recipe/), None where no job ran
 
 
 @dataclass
@@ -77,6 +79,11 @@ class Row:
     @property
     def done(self) -> list[Job]:
         return [j for j in self.jobs if j.problem is None]
+
+    @property
+    def recipe(self) -> str:
+        """The recipe(s) its jobs trained with (docs/decisions.md D124)."""
+        return ", ".join(sorted({j.recipe for j in self.jobs if j.recipe})) or "–"
 
     @property
     def missing(self) -> list[Job]:
@@ -187,6 +194,7 @@ def read_job(job_dir: Path, root: Path) -> Job:
         dataset=_dataset(choices, select(config, "task_name")),
         model=_model(choices, config),
         seed=None if seed is None else str(seed),
+        recipe=str(choices.get("recipe") or DEFAULT_RECIPE) if choices else None,
     )
 
 
@@ -437,19 +445,20 @@ def to_markdown(summary: Summary) -> str:
     splits = sorted({str(j.metrics.get("split", "?")) for j in jobs if j.metrics})
     if splits and splits != ["test"]:
         lines += ["", f"Split evaluated: {', '.join(splits)} (not only the test split)."]
-    head = ["configuration", "n", "seeds", *[f"{t:g}" for t in summary.thresholds], "avg"]
+    head = ["configuration", "n", "seeds", "recipe", *[f"{t:g}" for t in summary.thresholds]]
+    head.append("avg")
     if summary.comparable:
         head += ["paper avg", "paper (tIoU: mAP; source)"]
     lines += [
         "",
         "| " + " | ".join(head) + " |",
-        "|" + "|".join(["---", "---:", "---"] + ["---:"] * (len(head) - 3)) + "|",
+        "|" + "|".join(["---", "---:", "---", "---"] + ["---:"] * (len(head) - 4)) + "|",
     ]
     if summary.comparable:  # the paper's detail reads left to right
         lines[-1] = lines[-1][: -len("---:|")] + "---|"
     for row in summary.rows:
         n = f"{len(row.done)}" + (f" ({len(row.missing)} missing)" if row.missing else "")
-        cells = [f"`{row.label}`", n, _seeds(row)]
+        cells = [f"`{row.label}`", n, _seeds(row), row.recipe]
         cells += [_fmt(*row.stats[map_key(t)]) for t in summary.thresholds]
         cells.append(f"**{_fmt(*row.stats[MAP_AVG])}**")
         if summary.comparable:
@@ -487,7 +496,8 @@ def _paper_note(summary: Summary) -> str:
 def to_csv(summary: Summary) -> str:
     """One line per configuration: statistics, the paper's numbers, the missing jobs."""
     ts = summary.thresholds
-    header = ["configuration", "n", "missing", "seeds", "dataset", "encoder", "head", "num_levels"]
+    header = ["configuration", "n", "missing", "seeds", "recipe", "dataset", "encoder", "head"]
+    header.append("num_levels")
     for key in [*(map_key(t) for t in ts), MAP_AVG]:
         header += [f"{key}_mean", f"{key}_std"]
     header += [f"paper_{map_key(t)}" for t in ts]
@@ -502,6 +512,7 @@ def to_csv(summary: Summary) -> str:
             len(row.done),
             len(row.missing),
             _seeds(row),
+            row.recipe,
             row.dataset or "",
         ]
         line += [model.encoder, model.head, model.num_levels] if model else ["", "", ""]
