@@ -44,7 +44,7 @@ STATUS_FILE = "job_status.json"  # written by the callback when a job fails
 MULTIRUN_FILE = "multirun.yaml"  # written by Hydra's sweeper into the sweep dir
 SUMMARY_MD, SUMMARY_CSV, SUMMARY_PNG = "summary.md", "summary.csv", "summary.png"
 POOLED = ("seed",)
-DEFAULT_RECIPE = "tridet"  # recipe=null: TriDet's, the paper's (conf/module, conf/trainer)
+DEFAULT_RECIPE = "tridet"  # runs from before conf/recipe/ existed trained with TriDet's
 ALL_ALIKE = "(all jobs alike)"
 
 
