@@ -362,20 +362,20 @@ class TALDataModule(L.LightningDataModule):
             trainer = self.trainer
             world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
             dataset = self.dataset("train")
-            if not self.bucket_by_length:
-                self._sampler = ShuffledOrder(len(dataset), self.seed, world, rank)
-                return self._set_start_epoch(self._sampler)
-            self._sampler = LengthGroupedSampler(
-                dataset.training_lengths(),
-                self.batch_size,
-                seed=self.seed,
-                drop_last=self.drop_last,
-                num_replicas=world,
-                rank=rank,
-            )
-            if self._sampler_state is not None:
-                self._sampler.load_state_dict(self._sampler_state)
-            self._set_start_epoch(self._sampler)
+            if self.bucket_by_length:
+                sampler = LengthGroupedSampler(
+                    dataset.training_lengths(),
+                    self.batch_size,
+                    seed=self.seed,
+                    drop_last=self.drop_last,
+                    num_replicas=world,
+                    rank=rank,
+                )
+                if self._sampler_state is not None:  # warns when its settings differ
+                    sampler.load_state_dict(self._sampler_state)
+            else:
+                sampler = ShuffledOrder(len(dataset), self.seed, world, rank)
+            self._sampler = self._set_start_epoch(sampler)
         return self._sampler
 
     def _set_start_epoch(self, sampler):
