@@ -8,7 +8,6 @@ every sequence is normalised to a tuple here.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -95,10 +94,6 @@ class FeatureSource:
         object.__setattr__(self, "num_frames", float(self.num_frames))
         if self.fps is not None:
             object.__setattr__(self, "fps", float(self.fps))
-
-    def replace(self, **changes) -> FeatureSource:
-        """A copy with ``changes`` (predict's timing overrides)."""
-        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)
