@@ -244,8 +244,10 @@ def test_the_time_limit_path_requeues_resumes_and_finishes(tmp_path, sweeps):
         "hydra.launcher.timeout_min=1",
         "hydra.launcher.signal_delay_s=5",
         "hydra.launcher.max_num_timeout=6",
-        "trainer.max_epochs=200",
-        "trainer.check_val_every_n_epoch=100",
+        # About 100 s of training on this VM: more than any first attempt gets before the
+        # warning (at most 55 s), so the path is always taken.
+        "trainer.max_epochs=400",
+        "trainer.check_val_every_n_epoch=200",
     )
     job = _task_id(sweep, None)
     releases = _finish(proc, tmp_path, job, 480)

@@ -474,3 +474,14 @@ def test_every_cited_result_says_how_it_differs_from_this_projects_run():
         caveat = paper.cited_caveat(result)
         assert "own recipe" in caveat or "settings" in caveat
         assert "here:" in caveat  # and what this project runs instead
+
+
+@pytest.mark.slow
+def test_table3_rows_compose_under_actionformers_recipe():
+    """`sweep=ablate_encoder recipe=actionformer`: rows 1-2 as the paper's sources trained them."""
+    jobs = _jobs("ablate_encoder", "recipe=actionformer")
+    assert len(jobs) == 4 and all("recipe=actionformer" in job for job in jobs)
+    for job in jobs:
+        cfg = compose_config("train", job, hydra_node=True)
+        assert cfg.hydra.runtime.choices.recipe == "actionformer"
+        assert cfg.model.detector.encoder.stem_drop_path == 0.1 and cfg.trainer.max_epochs == 35
