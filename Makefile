@@ -35,7 +35,7 @@ XDIST = -n $(TEST_WORKERS) --maxprocesses 4 --dist worksteal
 test:
 	$(BIN)/python -m pytest -q $(XDIST) $(PYTEST_ARGS)
 
-# Without the slow tests: 802 tests, 44 s on the idle 2-core VM with 2 workers (2026-12-07).
+# Without the slow tests: 851 tests, 53 s on the idle 2-core VM with 2 workers (2026-12-07).
 test-fast:
 	$(BIN)/python -m pytest -m "not slow" -q $(XDIST) $(PYTEST_ARGS)
 
