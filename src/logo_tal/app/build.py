@@ -55,8 +55,8 @@ def build_datamodule(
         overrides["train_pad_multiple"] = training_pad_multiple(
             int(cfg.data.max_seq_len), detector.spec.divisor
         )
-    # Through a partial: Hydra would turn the PyramidSpec dataclass into a config node.
     overrides.setdefault("eval_real_classes", protocol.scores_real_classes)
+    # Through a partial: Hydra would turn the PyramidSpec dataclass into a config node.
     make = hydra.utils.instantiate(cfg.data, _partial_=True, **overrides)
     return make(pyramid=detector.spec)
 

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from logo_tal.core.errors import UserInputError
 from logo_tal.core.pyramid import PyramidSpec
 from logo_tal.data.video_scores import check_score_file
+from logo_tal.evaluation.protocol import threshold_problem
 from logo_tal.utils.config_access import select
 
 
@@ -46,9 +47,10 @@ def validate_config(cfg: DictConfig) -> list[str]:
             spec = None
         if spec is not None and max_len is not None:
             errors.extend(_pyramid_problems(spec, int(max_len)))
-    for t in select(cfg, "protocol.tiou_thresholds", []) or []:
-        if not 0.0 < float(t) <= 1.0:
-            errors.append(f"protocol.tiou_thresholds contains {t}, outside (0, 1]")
+    thresholds = select(cfg, "protocol.tiou_thresholds")
+    problem = threshold_problem(list(thresholds)) if thresholds is not None else None
+    if problem:
+        errors.append(problem)
     fusion = select(cfg, "protocol.fusion")
     if fusion:
         try:

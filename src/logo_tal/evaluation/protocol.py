@@ -45,6 +45,15 @@ class FusionSettings:
         )
 
 
+def threshold_problem(thresholds: Sequence[float]) -> str | None:
+    """What is wrong with ``protocol.tiou_thresholds``, or None (the config check and the
+    protocol both ask here)."""
+    if not thresholds:
+        return "protocol.tiou_thresholds is empty"
+    bad = [float(t) for t in thresholds if not 0.0 < float(t) <= 1.0]
+    return f"protocol.tiou_thresholds contains {bad}, outside (0, 1]" if bad else None
+
+
 class EvaluationProtocol:
     """How a dataset's detections are scored.
 
@@ -61,11 +70,9 @@ class EvaluationProtocol:
         fusion: Mapping[str, Any] | None = None,
     ) -> None:
         self.tiou_thresholds = [float(t) for t in tiou_thresholds]
-        bad = [t for t in self.tiou_thresholds if not 0.0 < t <= 1.0]
-        if not self.tiou_thresholds or bad:
-            raise UserInputError(
-                f"protocol.tiou_thresholds must be values in (0, 1], got {self.tiou_thresholds}"
-            )
+        problem = threshold_problem(self.tiou_thresholds)
+        if problem:
+            raise UserInputError(problem)
         self.fusion = FusionSettings.parse(fusion)
 
     @property
