@@ -2,11 +2,13 @@
 
     python scripts/summarize_runs.py logs/ablate_encoder/multiruns/2025-01-01_12-00-00
     python scripts/summarize_runs.py logs --pool seed data.prepare.seed --json
+    python scripts/summarize_runs.py logs/paper/multiruns/2025-01-01_12-00-00 --compare avg 0.7
 
 Writes ``summary.md``, ``summary.csv`` and ``summary.png`` into DIR, as every multirun does at
 its end (logo_tal.sweeps.summary, the same code), and prints the Markdown table. DIR may be one
 sweep directory or any directory above several: every job directory below it is read, and jobs
-without metrics.json are listed as missing.
+without metrics.json are listed as missing. ``--compare`` adds ``comparisons.md``: every pair
+of rows, the difference against the seed spread and Welch's t-test (logo_tal.sweeps.compare).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from logo_tal.sweeps.compare import metric_name, write_comparisons
 from logo_tal.sweeps.summary import POOLED, collect, summarize, write_summary
 
 
@@ -45,15 +48,31 @@ def main(argv: list[str] | None = None) -> int:
         "--pool", nargs="*", default=list(POOLED), help="override keys pooled into one row"
     )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument(
+        "--compare",
+        nargs="*",
+        metavar="METRIC",
+        help="also compare every pair of rows on these metrics (avg, 0.7, ...; none given: "
+        "avg and the highest tIoU threshold) into comparisons.md",
+    )
     args = parser.parse_args(argv)
     if not args.root.is_dir():
         print(f"not a directory: {args.root}", file=sys.stderr)
         return 2
+    try:
+        metrics = None if args.compare is None else [metric_name(m) for m in args.compare]
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     paths = write_summary(args.root, tuple(args.pool))
+    if metrics is not None:
+        paths["comparisons"] = write_comparisons(args.root, tuple(args.pool), metrics)
     if args.json:
         print(_rows_json(args.root, tuple(args.pool)))
     else:
         print(paths["md"].read_text())
+        if "comparisons" in paths:
+            print(paths["comparisons"].read_text())
         print(f"written: {', '.join(str(p) for p in paths.values())}")
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -28,6 +29,13 @@ from helpers.lit_config import (
 )
 from logo_tal.sweeps import paper_results as paper
 from logo_tal.sweeps.callback import SweepSummaryCallback
+from logo_tal.sweeps.compare import (
+    compare,
+    metric_name,
+    t_two_sided_p,
+    welch,
+    write_comparisons,
+)
 from logo_tal.sweeps.summary import (
     collect,
     expected_jobs,
@@ -345,6 +353,62 @@ def test_summarize_runs_script_uses_the_same_code(tmp_path, capsys):
     assert rows[0]["stats"]["mAP_avg"]["mean"] == pytest.approx(62.0)
     assert rows[2]["beyond_paper"] is True
     assert script.main([str(tmp_path / "nope")]) == 2
+
+
+# -- pairwise comparisons -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("t", [0.0, 0.3, 1.0, 2.5, 7.0, -4.0])
+def test_t_test_p_against_closed_forms(t):
+    # df = 1 is the Cauchy distribution, df = 2 has a closed form too.
+    assert t_two_sided_p(t, 1.0) == pytest.approx(1 - 2 / math.pi * math.atan(abs(t)), abs=1e-12)
+    assert t_two_sided_p(t, 2.0) == pytest.approx(1 - abs(t) / math.sqrt(2 + t * t), abs=1e-12)
+
+
+@pytest.mark.parametrize(("t", "df"), [(12.7062, 1), (4.3027, 2), (2.7764, 4), (2.0423, 30)])
+def test_t_test_p_at_textbook_critical_values(t, df):
+    assert t_two_sided_p(t, df) == pytest.approx(0.05, abs=2e-5)  # two-sided 5 % points
+
+
+def test_welch_by_hand():
+    # (62, 2, 3) vs (51.5, sqrt(4.5), 2): variances of the means 4/3 and 9/4.
+    t, df, p = welch((62.0, 2.0, 3), (51.5, math.sqrt(4.5), 2))
+    assert t == pytest.approx(10.5 / math.sqrt(4 / 3 + 9 / 4))
+    assert df == pytest.approx((4 / 3 + 9 / 4) ** 2 / ((4 / 3) ** 2 / 2 + (9 / 4) ** 2 / 1))
+    assert 0.0 < p < 0.05
+    assert all(math.isnan(v) for v in welch((1.0, 0.0, 3), (2.0, 0.0, 3)))
+
+
+def test_compare_pairs_rows_with_two_jobs_or_more(tmp_path):
+    sweep = _sweep(tmp_path)
+    summary = summarize(collect(sweep), sweep)
+    # maxer_af finished one job: no spread, so it is in no pair.
+    (pair,) = compare(summary)
+    assert (pair.first, pair.second) == ("ablation=conv_af", "ablation=logo_clff")
+    assert pair.difference == pytest.approx(10.5)  # 62 - 51.5
+    assert pair.spread == pytest.approx(2.0 + math.sqrt(4.5))
+    assert pair.exceeds_spread
+    (strict,) = compare(summary, metric_name("0.7"))  # every job's 0.7 is its avg - 10
+    assert strict.metric == "mAP@0.7" and strict.difference == pytest.approx(10.5)
+    with pytest.raises(ValueError, match="unknown metric 'best'"):
+        metric_name("best")
+
+
+def test_summarize_runs_compare_writes_the_table(tmp_path, capsys):
+    sweep = _sweep(tmp_path)
+    path = write_comparisons(sweep)  # default: the average and the strictest threshold
+    text = path.read_text()
+    assert "## mAP_avg" in text and "## mAP@0.7" in text
+    assert "| `ablation=conv_af` | `ablation=logo_clff` | **+10.50** | 4.12 | 5.55 |" in text
+    spec = importlib.util.spec_from_file_location(
+        "summarize_runs", REPO / "scripts" / "summarize_runs.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main([str(sweep), "--compare", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "## mAP@0.5" in out and "## mAP_avg" not in out
+    assert script.main([str(sweep), "--compare", "best"]) == 2
 
 
 def test_callback_records_a_failed_job_and_ignores_single_runs(tmp_path):
