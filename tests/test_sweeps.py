@@ -299,6 +299,16 @@ def test_summary_is_titled_with_the_sweeps_own_name_never_a_machine_path(tmp_pat
         "# Sweep summary: ablate_encoder (2025-01-01_00-00-00)"
     )
     assert str(tmp_path) not in paths["md"].read_text()
+    # A path override every job shares is where this machine kept the data: left out.
+    data_dir = f"paths.data_dir={tmp_path}/data"
+    for job in sweep.glob("*/.hydra/overrides.yaml"):
+        job.write_text(yaml.safe_dump([*yaml.safe_load(job.read_text()), data_dir]))
+    multirun = yaml.safe_load((sweep / "multirun.yaml").read_text())
+    multirun["hydra"]["overrides"]["task"].append(data_dir)
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump(multirun))
+    md = write_summary(sweep)["md"].read_text()
+    assert str(tmp_path) not in md and "`paths.*`" in md
+    assert "Common to every job: `experiment=thumos`, `sweep=ablate_encoder`." in md
     multirun = yaml.safe_load((sweep / "multirun.yaml").read_text())
     (sweep / "multirun.yaml").write_text(yaml.safe_dump({**multirun, "task_name": "paper"}))
     assert sweep_title(sweep) == "paper (2025-01-01_00-00-00)"

@@ -46,6 +46,9 @@ SUMMARY_MD, SUMMARY_CSV, SUMMARY_PNG = "summary.md", "summary.csv", "summary.png
 POOLED = ("seed",)
 DEFAULT_RECIPE = "tridet"  # runs from before conf/recipe/ existed trained with TriDet's
 ALL_ALIKE = "(all jobs alike)"
+# Keys that say where a machine keeps its files, not what a job trains: a committed summary
+# must not carry one machine's paths (issue 21), so the common line leaves them out.
+MACHINE_KEYS = ("paths.",)
 
 
 @dataclass
@@ -440,8 +443,11 @@ def to_markdown(summary: Summary) -> str:
         "mAP (%) per configuration: mean ± sample std over its jobs (pooled over "
         f"{', '.join(summary.pooled) or 'nothing'}); n = jobs with metrics.json.",
     ]
-    if summary.common:
-        lines += ["", "Common to every job: " + ", ".join(f"`{o}`" for o in summary.common) + "."]
+    shown = [o for o in summary.common if not _key(o).startswith(MACHINE_KEYS)]
+    if shown:
+        lines += ["", "Common to every job: " + ", ".join(f"`{o}`" for o in shown) + "."]
+    if len(shown) < len(summary.common):
+        lines += ["", "Machine paths (`paths.*`) common to every job are left out."]
     splits = sorted({str(j.metrics.get("split", "?")) for j in jobs if j.metrics})
     if splits and splits != ["test"]:
         lines += ["", f"Split evaluated: {', '.join(splits)} (not only the test split)."]
