@@ -182,6 +182,10 @@ def _release_held(job: str) -> bool:
         ["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True
     ).stdout.split()
     if state[:2] == ["PENDING", "BeginTime"]:
+        # slurmd refuses a launch whose credential is no newer than the requeue's revocation
+        # ("Job credential revoked": the job fails); released at once, the backfill scheduler
+        # can start it within the same second.
+        time.sleep(2)
         _scontrol("update", f"jobid={job}", "StartTime=now")
         return True
     return False
