@@ -31,7 +31,8 @@ XDIST = -n $(TEST_WORKERS) --maxprocesses 4 --dist worksteal
 
 # The whole suite, slow tests included (DDP on 2 CPU processes, sweeps through the launchers,
 # Optuna, W&B offline runs, kill-and-resume, full THUMOS dimensions, video extraction, compile):
-# 964 tests, 248 s on the idle 2-core VM with 2 workers (2026-12-07).
+# 1040 tests, 476 s on the idle 2-core VM with 2 workers and the local SLURM cluster up
+# (2026-12-07; without the cluster its tests skip and the suite takes 4-5 minutes).
 test:
 	$(BIN)/python -m pytest -q $(XDIST) $(PYTEST_ARGS)
 
