@@ -71,8 +71,11 @@ def synthetic_detections(
 
 
 def synthetic_anet(rng: np.random.Generator, num_videos=1000, num_classes=200, num_gt=1500):
-    """ActivityNet-like ground truth: 1-3 long instances per video, one class per video."""
-    video = rng.integers(0, num_videos, num_gt)
+    """ActivityNet-like ground truth: one class per video and, as in ActivityNet, at least one
+    instance in every video, so every class has ground truth whatever state ``rng`` is in
+    (drawn at random, a class could go without, and then the report counts 199)."""
+    extra = rng.integers(0, num_videos, num_gt - num_videos)
+    video = np.concatenate([np.arange(num_videos), extra])
     video_class = rng.permutation(np.arange(num_videos) % num_classes)
     start = rng.uniform(0, 100, num_gt)
     end = start + rng.uniform(2, 60, num_gt)

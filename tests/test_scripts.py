@@ -108,6 +108,16 @@ def test_quick_benchmark_writes_the_json(tmp_path, benchmark_module):
     assert data["passed"] == all(r["status"] == "PASS" for r in checked)
 
 
+def test_synthetic_anet_ground_truth_covers_every_video_and_class(benchmark_module):
+    """The scorer benchmark's case (b) reports 200 classes whatever ran before it on its
+    generator (with the THUMOS14 file absent, case (a) does not draw from it first)."""
+    for seed in range(5):
+        gt = benchmark_module.bench_scorer.synthetic_anet(np.random.default_rng(seed))
+        assert len(gt) == 1500
+        assert set(gt.video.tolist()) == set(range(1000))
+        assert set(gt.label.tolist()) == set(range(200))
+
+
 def test_peak_rss_sees_a_large_allocation(benchmark_module):
     def allocate():
         a = np.ones(64 * 1024 * 1024 // 8)  # 64 MiB, touched
